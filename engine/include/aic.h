@@ -132,6 +132,10 @@ AIC_API enum aic_error aic_processor_context_get_vad_probability(const AicProces
 /* Ed25519 issuer public key (PEM) against which every credential's signature
  * is checked from now on; NULL turns signature checks off. Process-wide. */
 AIC_API enum aic_error aic_set_issuer_public_key(const char *pem, size_t pem_len);
+/* Checks a license key or JWT without making a processor: its kind (1 =
+ * license key, 2 = JWT) and expiry (Unix seconds, 0 = none). An expired but
+ * well-formed credential returns LICENSE_EXPIRED and still fills both. */
+AIC_API enum aic_error aic_credential_inspect(const char *credential, int *ret_kind, int64_t *ret_expires_at);
 /* The backend's authorization decision: while false, audio is passed through
  * with the delay kept and process returns ENHANCEMENT_NOT_ALLOWED. Default true. */
 AIC_API enum aic_error aic_processor_context_set_enhancement_allowed(AicProcessorContext *context, bool allowed);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "credential.h"
 #include "util.h"
@@ -227,4 +228,20 @@ enum aic_error credential_parse(const char *s, int64_t now, Credential *ret) {
         if (dot2 == dot1 + 1 || strchr(dot2 + 1, '.'))
                 return AIC_ERROR_LICENSE_FORMAT_INVALID;
         return parse_jwt(s, dot1, dot2, now, ret);
+}
+
+AIC_API enum aic_error aic_credential_inspect(const char *credential, int *ret_kind, int64_t *ret_expires_at) {
+        Credential c = {};
+        enum aic_error r;
+        struct timespec ts;
+
+        if (!credential || !ret_kind || !ret_expires_at)
+                return AIC_ERROR_NULL_POINTER;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = credential_parse(credential, (int64_t) ts.tv_sec, &c);
+        if (r == AIC_ERROR_SUCCESS || r == AIC_ERROR_LICENSE_EXPIRED) {
+                *ret_kind = (int) c.kind;
+                *ret_expires_at = c.expires_at;
+        }
+        return r;
 }

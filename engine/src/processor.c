@@ -60,6 +60,7 @@ struct AicProcessor {
         bool variable;
         bool resample;
         size_t delay;
+        size_t prefill; /* zeros the wet FIFO starts with */
         size_t align; /* model-rate zeros that make a resampled delay an integer */
 
         Dsp *dsp;
@@ -229,6 +230,48 @@ static size_t wet_prefill(const AicProcessor *p) {
         return (size_t) ceil((double) hop * p->rate / p->model->sample_rate) + 3;
 }
 
+/*
+ * With resampling the wet path's lag follows the resamplers' sample counts,
+ * which depend only on the block sizes, never on the audio. For fixed blocks,
+ * run a few seconds of silence through the real resamplers and framing and
+ * measure how much of the conservative prefill was never needed. Returns
+ * that spare amount (0 when there is none or blocks vary).
+ */
+static size_t processor_measure_spare(AicProcessor *p, size_t prefill) {
+        unsigned hop = p->model->hop;
+        size_t spare = SIZE_MAX, n = p->max_frames;
+        size_t n_blocks = MAX((size_t) 64, (size_t) 4 * p->rate / n);
+
+        if (!p->resample || p->variable)
+                return 0;
+        processor_prefill(p, prefill);
+        memset(p->plane[0], 0, n * sizeof(float));
+        for (size_t k = 0; k < n_blocks; k++) {
+                spx_uint32_t in_len = (spx_uint32_t) n, out_len = (spx_uint32_t) fifo_room(&p->hop_in[0]);
+                float *dst = fifo_write_ptr(&p->hop_in[0], out_len);
+
+                speex_resampler_process_float(p->rs_in, 0, p->plane[0], &in_len, dst, &out_len);
+                fifo_commit(&p->hop_in[0], out_len);
+                while (fifo_len(&p->hop_in[0]) >= hop) {
+                        spx_uint32_t h_len = hop, w_len = (spx_uint32_t) fifo_room(&p->wet[0]);
+                        float *w = fifo_write_ptr(&p->wet[0], w_len);
+
+                        fifo_consume(&p->hop_in[0], hop);
+                        memset(p->hop_out[0], 0, hop * sizeof(float));
+                        speex_resampler_process_float(p->rs_out, 0, p->hop_out[0], &h_len, w, &w_len);
+                        fifo_commit(&p->wet[0], w_len);
+                }
+                if (fifo_len(&p->wet[0]) < n)
+                        return 0;
+                spare = MIN(spare, fifo_len(&p->wet[0]) - n);
+                fifo_consume(&p->wet[0], n);
+        }
+        speex_resampler_reset_mem(p->rs_in);
+        speex_resampler_reset_mem(p->rs_out);
+        /* Keep one sample in hand against patterns longer than the run. */
+        return spare == SIZE_MAX || spare == 0 ? 0 : MIN(spare - 1, prefill);
+}
+
 AIC_API enum aic_error aic_processor_initialize(AicProcessor *p, uint32_t sample_rate, uint16_t num_channels,
                                                 size_t num_frames, bool allow_variable_frames) {
         const AicModel *m;
@@ -300,6 +343,13 @@ AIC_API enum aic_error aic_processor_initialize(AicProcessor *p, uint32_t sample
                 if (!p->plane[c] || !p->hop_out[c])
                         goto fail;
         }
+        if (p->resample) {
+                size_t spare = processor_measure_spare(p, prefill);
+
+                prefill -= spare;
+                p->delay -= spare;
+        }
+        p->prefill = prefill;
         processor_prefill(p, prefill);
 
         p->xf_step = 1.0f / (float) MAX(1u, sample_rate * AIC_CROSSFADE_MS / 1000u);
@@ -322,7 +372,7 @@ static void processor_reset(AicProcessor *p) {
                 speex_resampler_reset_mem(p->rs_in);
                 speex_resampler_reset_mem(p->rs_out);
         }
-        processor_prefill(p, wet_prefill(p));
+        processor_prefill(p, p->prefill);
         p->started = false;
 }
 

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Runs every test on a fresh Debian 12 machine: installs the packages, builds
+# with warnings as errors, runs the CTest suite, then the same suite again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -eu
+cd "$(dirname "$0")/.."
+
+./scripts/bootstrap.sh
+
+jobs="$(nproc)"
+cmake -S . -B build -DAICD_WERROR=ON
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+if [ -z "${AICD_SKIP_SANITIZE:-}" ]; then
+        CC=clang cmake -S . -B build-asan -DAICD_WERROR=ON -DAICD_SANITIZE=ON
+        cmake --build build-asan -j"$jobs"
+        ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE nosan
+fi
