@@ -205,7 +205,8 @@ static enum aic_error parse_jwt(const char *s, const char *dot1, const char *dot
         /* A token issued in the future (beyond clock skew) is malformed. */
         if (iat > now + 300 || (nbf != 0 && nbf >= exp))
                 return AIC_ERROR_LICENSE_FORMAT_INVALID;
-        *ret = (Credential) {.kind = CREDENTIAL_JWT, .expires_at = exp, .not_before = nbf};
+        /* expires_at 0 means "never"; an exp of 0 is long past, not absent. */
+        *ret = (Credential) {.kind = CREDENTIAL_JWT, .expires_at = MAX(exp, 1), .not_before = nbf};
         return now >= exp ? AIC_ERROR_LICENSE_EXPIRED : AIC_ERROR_SUCCESS;
 }
 

@@ -409,16 +409,16 @@ AIC_API enum aic_error aic_model_create_from_file(AicModel **ret_model, const ch
         if (file_path[0] == '\0' || strlen(file_path) >= 4096)
                 return AIC_ERROR_FILE_PATH_INVALID;
 
-        fd = open(file_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is
+         * refused below like any other file that is not a regular one. */
+        fd = open(file_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG ? AIC_ERROR_FILE_PATH_INVALID
                                                                                   : AIC_ERROR_FILE_SYSTEM_ERROR;
         if (fstat(fd, &st) < 0)
                 return AIC_ERROR_FILE_SYSTEM_ERROR;
-        if (S_ISDIR(st.st_mode))
-                return AIC_ERROR_FILE_PATH_INVALID;
         if (!S_ISREG(st.st_mode))
-                return AIC_ERROR_FILE_SYSTEM_ERROR;
+                return AIC_ERROR_FILE_PATH_INVALID;
         if (st.st_size < AIC_MODEL_HEADER_SIZE || (uint64_t) st.st_size > AIC_MODEL_MAX_SIZE)
                 return AIC_ERROR_MODEL_INVALID;
 

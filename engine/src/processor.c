@@ -64,7 +64,9 @@ struct AicProcessor {
         size_t align; /* model-rate zeros that make a resampled delay an integer */
 
         Dsp *dsp;
-        SpeexResamplerState *rs_in, *rs_out;
+        /* One mono resampler per channel: speexdsp's reset_mem clears only
+         * the first channel's history in a multichannel state. */
+        SpeexResamplerState *rs_in[AIC_MAX_CHANNELS], *rs_out[AIC_MAX_CHANNELS];
         Fifo hop_in[AIC_MAX_CHANNELS];  /* model rate, waiting for a full hop */
         Fifo wet[AIC_MAX_CHANNELS];     /* output rate, enhanced */
         Fifo dry[AIC_MAX_CHANNELS];     /* output rate, delay line */
@@ -122,13 +124,13 @@ static void processor_release_buffers(AicProcessor *p) {
                 free(p->plane[c]);
                 free(p->hop_out[c]);
                 p->plane[c] = p->hop_out[c] = NULL;
+                if (p->rs_in[c])
+                        speex_resampler_destroy(p->rs_in[c]);
+                if (p->rs_out[c])
+                        speex_resampler_destroy(p->rs_out[c]);
+                p->rs_in[c] = p->rs_out[c] = NULL;
         }
         p->dsp = dsp_free(p->dsp);
-        if (p->rs_in)
-                speex_resampler_destroy(p->rs_in);
-        if (p->rs_out)
-                speex_resampler_destroy(p->rs_out);
-        p->rs_in = p->rs_out = NULL;
         p->initialized = false;
 }
 
@@ -209,7 +211,7 @@ static void processor_prefill(AicProcessor *p, size_t wet_prefill) {
                         spx_uint32_t out_len = (spx_uint32_t) fifo_room(&p->wet[c]);
                         float *dst = fifo_write_ptr(&p->wet[c], out_len);
 
-                        speex_resampler_process_float(p->rs_out, c, p->hop_out[c], &in_len, dst, &out_len);
+                        speex_resampler_process_float(p->rs_out[c], 0, p->hop_out[c], &in_len, dst, &out_len);
                         fifo_commit(&p->wet[c], out_len);
                         left -= in_len;
                 }
@@ -250,7 +252,7 @@ static size_t processor_measure_spare(AicProcessor *p, size_t prefill) {
                 spx_uint32_t in_len = (spx_uint32_t) n, out_len = (spx_uint32_t) fifo_room(&p->hop_in[0]);
                 float *dst = fifo_write_ptr(&p->hop_in[0], out_len);
 
-                speex_resampler_process_float(p->rs_in, 0, p->plane[0], &in_len, dst, &out_len);
+                speex_resampler_process_float(p->rs_in[0], 0, p->plane[0], &in_len, dst, &out_len);
                 fifo_commit(&p->hop_in[0], out_len);
                 while (fifo_len(&p->hop_in[0]) >= hop) {
                         spx_uint32_t h_len = hop, w_len = (spx_uint32_t) fifo_room(&p->wet[0]);
@@ -258,7 +260,7 @@ static size_t processor_measure_spare(AicProcessor *p, size_t prefill) {
 
                         fifo_consume(&p->hop_in[0], hop);
                         memset(p->hop_out[0], 0, hop * sizeof(float));
-                        speex_resampler_process_float(p->rs_out, 0, p->hop_out[0], &h_len, w, &w_len);
+                        speex_resampler_process_float(p->rs_out[0], 0, p->hop_out[0], &h_len, w, &w_len);
                         fifo_commit(&p->wet[0], w_len);
                 }
                 if (fifo_len(&p->wet[0]) < n)
@@ -266,8 +268,10 @@ static size_t processor_measure_spare(AicProcessor *p, size_t prefill) {
                 spare = MIN(spare, fifo_len(&p->wet[0]) - n);
                 fifo_consume(&p->wet[0], n);
         }
-        speex_resampler_reset_mem(p->rs_in);
-        speex_resampler_reset_mem(p->rs_out);
+        for (unsigned c = 0; c < p->n_channels; c++) {
+                speex_resampler_reset_mem(p->rs_in[c]);
+                speex_resampler_reset_mem(p->rs_out[c]);
+        }
         /* Keep one sample in hand against patterns longer than the run. */
         return spare == SIZE_MAX || spare == 0 ? 0 : MIN(spare - 1, prefill);
 }
@@ -297,12 +301,12 @@ AIC_API enum aic_error aic_processor_initialize(AicProcessor *p, uint32_t sample
 
         if (dsp_new(m, num_channels, &p->dsp) < 0)
                 goto fail;
-        if (p->resample) {
-                p->rs_in = speex_resampler_init(num_channels, sample_rate, m->sample_rate, AIC_RESAMPLER_QUALITY, &err);
-                if (!p->rs_in || err != RESAMPLER_ERR_SUCCESS)
+        for (unsigned c = 0; p->resample && c < num_channels; c++) {
+                p->rs_in[c] = speex_resampler_init(1, sample_rate, m->sample_rate, AIC_RESAMPLER_QUALITY, &err);
+                if (!p->rs_in[c] || err != RESAMPLER_ERR_SUCCESS)
                         goto fail;
-                p->rs_out = speex_resampler_init(num_channels, m->sample_rate, sample_rate, AIC_RESAMPLER_QUALITY, &err);
-                if (!p->rs_out || err != RESAMPLER_ERR_SUCCESS)
+                p->rs_out[c] = speex_resampler_init(1, m->sample_rate, sample_rate, AIC_RESAMPLER_QUALITY, &err);
+                if (!p->rs_out[c] || err != RESAMPLER_ERR_SUCCESS)
                         goto fail;
         }
 
@@ -313,8 +317,8 @@ AIC_API enum aic_error aic_processor_initialize(AicProcessor *p, uint32_t sample
                  * The second term is a whole number of output samples only
                  * when (hop + in_lat2) is a multiple of q below; pad it up to
                  * one when that costs at most two hops, else round. */
-                unsigned in_lat1 = (unsigned) speex_resampler_get_input_latency(p->rs_in);
-                unsigned in_lat2 = (unsigned) speex_resampler_get_input_latency(p->rs_out);
+                unsigned in_lat1 = (unsigned) speex_resampler_get_input_latency(p->rs_in[0]);
+                unsigned in_lat2 = (unsigned) speex_resampler_get_input_latency(p->rs_out[0]);
                 unsigned g = gcd(sample_rate, m->sample_rate), q = m->sample_rate / g;
                 uint64_t model_delay = m->hop + in_lat2;
 
@@ -368,9 +372,9 @@ fail:
 
 static void processor_reset(AicProcessor *p) {
         dsp_reset(p->dsp);
-        if (p->resample) {
-                speex_resampler_reset_mem(p->rs_in);
-                speex_resampler_reset_mem(p->rs_out);
+        for (unsigned c = 0; p->resample && c < p->n_channels; c++) {
+                speex_resampler_reset_mem(p->rs_in[c]);
+                speex_resampler_reset_mem(p->rs_out[c]);
         }
         processor_prefill(p, p->prefill);
         p->started = false;
@@ -417,7 +421,7 @@ static void processor_run_hops(AicProcessor *p, float level) {
                                 spx_uint32_t in_len = hop, out_len = (spx_uint32_t) fifo_room(&p->wet[c]);
                                 float *dst = fifo_write_ptr(&p->wet[c], out_len);
 
-                                speex_resampler_process_float(p->rs_out, c, p->hop_out[c], &in_len, dst, &out_len);
+                                speex_resampler_process_float(p->rs_out[c], 0, p->hop_out[c], &in_len, dst, &out_len);
                                 fifo_commit(&p->wet[c], out_len);
                         }
                 }
@@ -454,7 +458,7 @@ static enum aic_error processor_process(AicProcessor *p, float *const *io, size_
                         spx_uint32_t in_len = (spx_uint32_t) n, out_len = (spx_uint32_t) fifo_room(&p->hop_in[c]);
                         float *dst = fifo_write_ptr(&p->hop_in[c], out_len);
 
-                        speex_resampler_process_float(p->rs_in, c, io[c], &in_len, dst, &out_len);
+                        speex_resampler_process_float(p->rs_in[c], 0, io[c], &in_len, dst, &out_len);
                         fifo_commit(&p->hop_in[c], out_len);
                 }
         }
