@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * aicctl's commands and exit codes (CONTRACT.md: 0 success, 1 failure,
- * 2 bad usage).
+ * aicctl's commands, exit codes (CONTRACT.md: 0 success, 1 failure, 2 bad
+ * usage) and the small D-Bus client layer the daemon commands share.
  */
 #pragma once
+
+#include <systemd/sd-bus.h>
 
 enum {
         AICCTL_EXIT_SUCCESS = 0,
@@ -11,4 +13,38 @@ enum {
         AICCTL_EXIT_USAGE = 2,
 };
 
+/* Each command gets its own argv: argv[0] is the command's name. */
 int aicctl_enhance(int argc, char **argv);
+int aicctl_status(int argc, char **argv);
+int aicctl_metrics(int argc, char **argv);
+int aicctl_bypass(int argc, char **argv);
+int aicctl_level(int argc, char **argv);
+int aicctl_input(int argc, char **argv);
+int aicctl_license(int argc, char **argv);
+int aicctl_token(int argc, char **argv);
+/* `aicctl token mint [--endpoint URL]`: argv[0] is "mint". */
+int aicctl_token_mint(int argc, char **argv);
+
+/* aicctl-bus.c: talking to org.aicd.Aicd1. Every function here prints one
+ * clear line on stderr when it fails and returns a negative errno; callers
+ * then exit with AICCTL_EXIT_FAILURE. Nothing ever starts the daemon by D-Bus
+ * activation, and no call waits longer than AICCTL_BUS_TIMEOUT_USEC. */
+#define AICCTL_BUS_TIMEOUT_USEC (10 * 1000 * 1000ULL)
+
+int aicctl_bus_open(sd_bus **ret);
+/* A method call on /org/aicd/Aicd1 of the given interface (NULL: org.aicd.Aicd1). */
+int aicctl_bus_new_call(sd_bus *bus, const char *interface, const char *member, sd_bus_message **ret);
+/* Sends `m`; `what` says what failed ("cannot set the license key"). */
+int aicctl_bus_call(sd_bus *bus, sd_bus_message *m, const char *what, sd_bus_message **ret_reply);
+/* Reads one basic-typed property ("s", "b", "d", "u", "t") into ret. A string
+ * stays valid as long as *ret_reply, which the caller unrefs. */
+int aicctl_bus_get_property(sd_bus *bus, const char *name, const char *type, void *ret, sd_bus_message **ret_reply);
+int aicctl_bus_set_property(sd_bus *bus, const char *what, const char *name, const char *type, ...);
+
+/* Prints "aicctl COMMAND: MESSAGE" and returns AICCTL_EXIT_USAGE. */
+int aicctl_usage_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Parses the options shared by read-only commands: --json and --help.
+ * Returns -1 to go on, or the exit code to return. */
+int aicctl_parse_json_option(int argc, char **argv, const char *usage, int *ret_json);
+/* Flushes stdout; a full disk or a closed pipe is a failure. */
+int aicctl_finish_output(void);

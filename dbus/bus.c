@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * org.aicd.Aicd1 on the session bus (CONTRACT.md, "D-Bus interface"): one
- * vtable, standard Properties, errors mapped from the engine's error codes.
+ * vtable, standard Properties, errors mapped from the engine's error codes,
+ * PropertiesChanged for exactly what changed, coalesced on the main loop.
  * Credentials are write-only: nothing here ever returns or logs one.
  */
 #define _GNU_SOURCE
@@ -13,12 +14,30 @@
 
 #include "log.h"
 #include "manager.h"
+#include "model-path.h"
 
 #define BUS_NAME "org.aicd.Aicd1"
 #define BUS_PATH "/org/aicd/Aicd1"
 #define BUS_INTERFACE "org.aicd.Aicd1"
 #define BUS_SECRET_MAX 16384
 #define BUS_NODE_NAME_MAX 255
+/* How often the main loop looks at what the real-time thread changed (the
+ * licensing gate, and with it State) while the Clean Mic is recorded. */
+#define BUS_POLL_USEC (200 * 1000ULL)
+
+/* What PropertiesChanged last announced, and the timer that lets the main
+ * loop notice what the real-time thread changed. aicd has exactly one
+ * Manager and one bus; the timer is floating (owned by the event loop). */
+static struct {
+        bool announced;
+        char model[256];
+        char credential_kind[16];
+        uint64_t credential_expires_at;
+        bool bypass;
+        double level;
+        char input_target[BUS_NODE_NAME_MAX + 1];
+        sd_event_source *poll;
+} bus_cache;
 
 static int bus_error_from_aic(sd_bus_error *error, enum aic_error e) {
         switch (e) {
@@ -91,13 +110,13 @@ static int property_get_credential_kind(sd_bus *bus, const char *path, const cha
         return sd_bus_message_append(reply, "s", manager_credential_kind(userdata));
 }
 
-static int property_get_credential_expires(sd_bus *bus, const char *path, const char *interface,
-                                           const char *property, sd_bus_message *reply, void *userdata,
-                                           sd_bus_error *error) {
+static int property_get_credential_expires(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                           sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
 
         (void) bus, (void) path, (void) interface, (void) property, (void) error;
-        return sd_bus_message_append(reply, "t", (uint64_t) (m->credential_expires_at > 0 ? m->credential_expires_at : 0));
+        return sd_bus_message_append(reply, "t",
+                                     (uint64_t) (m->credential_expires_at > 0 ? m->credential_expires_at : 0));
 }
 
 static int property_get_input_node(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -227,8 +246,21 @@ static int method_clear_credential(sd_bus_message *msg, void *userdata, sd_bus_e
 }
 
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        (void) error;
-        manager_reload(userdata);
+        Manager *m = userdata;
+        char path[4096];
+        int r;
+
+        r = manager_reload(m);
+        if (r < 0)
+                return r;
+        /* The manager keeps the running model when the configured one cannot
+         * be loaded; the caller must learn that the configuration was not
+         * fully applied. */
+        if (model_path_resolve(m->config.model, path, sizeof(path)) < 0 || !m->model_path ||
+            strcmp(path, m->model_path) != 0)
+                return sd_bus_error_setf(error, "org.aicd.Error.ModelInvalid",
+                                         "The configured model could not be loaded; keeping model %s",
+                                         aic_model_get_id(m->model));
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -319,20 +351,6 @@ static const sd_bus_vtable aicd_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        Manager *m = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(reply);
-
-        (void) ret_error;
-        if (e) {
-                log_error("Failed to own bus name " BUS_NAME " (%s); is another aicd running?", e->message);
-                return sd_event_exit(m->event, -EEXIST);
-        }
-        m->bus_name_owned = true;
-        manager_schedule_emit(m);
-        return 0;
-}
-
 int manager_connect_bus(Manager *m) {
         int r;
 
@@ -342,48 +360,140 @@ int manager_connect_bus(Manager *m) {
         r = sd_bus_add_object_vtable(m->bus, &m->bus_vtable_slot, BUS_PATH, BUS_INTERFACE, aicd_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the D-Bus object: %m");
-        r = sd_bus_request_name_async(m->bus, NULL, BUS_NAME, 0, on_name_acquired, m);
+        /* Synchronously, before any audio is set up: a second aicd must exit
+         * before it puts a second Clean Mic into the graph. */
+        r = sd_bus_request_name(m->bus, BUS_NAME, 0);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Failed to own bus name " BUS_NAME ": another aicd is running");
         if (r < 0)
-                return log_error_errno(r, "Failed to request bus name " BUS_NAME ": %m");
+                return log_error_errno(r, "Failed to own bus name " BUS_NAME ": %m");
+        m->bus_name_owned = true;
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        /* Without the session bus nobody can control us: exit, and let the
+         * service manager decide. */
+        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bus connection: %m");
         return 0;
 }
 
-/* Emits PropertiesChanged only for what changed since the last call. */
-void manager_emit_changes(Manager *m) {
-        const char *names[8];
-        const char *state = manager_state(m), *input = m->audio ? audio_input_node(m->audio) : "";
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        const char *input = m->audio ? audio_input_node(m->audio) : "";
         uint64_t latency = m->audio ? audio_latency_usec(m->audio) : 0;
+
+        (void) usec;
+        if (strcmp(manager_state(m), m->last_state) != 0 || strcmp(input, m->last_input) != 0 ||
+            latency != m->last_latency)
+                manager_schedule_emit(m);
+        if (m->audio && audio_is_streaming(m->audio)) {
+                if (sd_event_source_set_time_relative(s, BUS_POLL_USEC) >= 0 &&
+                    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) >= 0)
+                        return 0;
+                log_debug("Failed to re-arm the state poll, ignoring");
+        }
+        return 0;
+}
+
+/* Arms a floating one-shot timer, creating it on first use. */
+static int arm_timer(Manager *m, sd_event_source **s, uint64_t usec, sd_event_time_handler_t handler) {
+        int r;
+
+        if (!*s) {
+                r = sd_event_add_time_relative(m->event, s, CLOCK_MONOTONIC, usec, 0, handler, m);
+                if (r < 0)
+                        return r;
+                r = sd_event_source_set_floating(*s, true);
+                sd_event_source_unref(*s);
+                if (r < 0) {
+                        *s = NULL;
+                        return r;
+                }
+                return 0;
+        }
+        r = sd_event_source_set_time_relative(*s, usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+}
+
+/* Emits PropertiesChanged, with values, for exactly what changed since the
+ * last call. Called from the main loop only (manager_schedule_emit()), so a
+ * burst of changes becomes one signal. */
+void manager_emit_changes(Manager *m) {
+        const char *names[16];
+        const char *state = manager_state(m), *input = m->audio ? audio_input_node(m->audio) : "";
+        const char *model = aic_model_get_id(m->model), *kind = manager_credential_kind(m);
+        const char *target = m->input_target ? m->input_target : "";
+        uint64_t latency = m->audio ? audio_latency_usec(m->audio) : 0;
+        uint64_t expires = m->credential_expires_at > 0 ? (uint64_t) m->credential_expires_at : 0;
+        bool all = !bus_cache.announced;
         unsigned n = 0;
 
         if (!m->bus)
                 return;
-        if (strcmp(state, m->last_state) != 0) {
+        if (all || strcmp(state, m->last_state) != 0) {
                 snprintf(m->last_state, sizeof(m->last_state), "%s", state);
                 names[n++] = "State";
         }
-        if (strcmp(input, m->last_input) != 0) {
+        if (all || strcmp(input, m->last_input) != 0) {
                 snprintf(m->last_input, sizeof(m->last_input), "%s", input);
                 names[n++] = "InputNode";
         }
-        if (latency != m->last_latency) {
+        if (all || latency != m->last_latency) {
                 m->last_latency = latency;
                 names[n++] = "LatencyUsec";
         }
-        /* Settings and credential facts are cheap to re-announce. */
-        names[n++] = "Bypass";
-        names[n++] = "EnhancementLevel";
-        names[n++] = "InputTarget";
-        names[n++] = "CredentialKind";
+        if (all || strcmp(model, bus_cache.model) != 0) {
+                snprintf(bus_cache.model, sizeof(bus_cache.model), "%s", model);
+                names[n++] = "Model";
+        }
+        if (all || strcmp(kind, bus_cache.credential_kind) != 0) {
+                snprintf(bus_cache.credential_kind, sizeof(bus_cache.credential_kind), "%s", kind);
+                names[n++] = "CredentialKind";
+        }
+        if (all || expires != bus_cache.credential_expires_at) {
+                bus_cache.credential_expires_at = expires;
+                names[n++] = "CredentialExpiresAt";
+        }
+        if (all || m->bypass != bus_cache.bypass) {
+                bus_cache.bypass = m->bypass;
+                names[n++] = "Bypass";
+        }
+        if (all || m->level != bus_cache.level) {
+                bus_cache.level = m->level;
+                names[n++] = "EnhancementLevel";
+        }
+        if (all || strcmp(target, bus_cache.input_target) != 0) {
+                snprintf(bus_cache.input_target, sizeof(bus_cache.input_target), "%s", target);
+                names[n++] = "InputTarget";
+        }
         names[n] = NULL;
-        if (sd_bus_emit_properties_changed_strv(m->bus, BUS_PATH, BUS_INTERFACE, (char **) names) < 0)
+        bus_cache.announced = true;
+        if (n > 0 && sd_bus_emit_properties_changed_strv(m->bus, BUS_PATH, BUS_INTERFACE, (char **) names) < 0)
                 log_debug("Failed to emit PropertiesChanged, ignoring");
+
+        /* The real-time thread only stores atomics; while audio runs we look
+         * at them from here. Idle, nothing wakes us. */
+        if (m->audio && audio_is_streaming(m->audio)) {
+                int enabled = SD_EVENT_OFF;
+
+                if (bus_cache.poll)
+                        (void) sd_event_source_get_enabled(bus_cache.poll, &enabled);
+                if (enabled == SD_EVENT_OFF && arm_timer(m, &bus_cache.poll, BUS_POLL_USEC, on_poll) < 0)
+                        log_warning("Failed to start watching the audio state, ignoring");
+        }
 }
 
 int manager_emit_enhancement_stopped(Manager *m, const char *reason) {
         if (!m->bus)
                 return 0;
         return sd_bus_emit_signal(m->bus, BUS_PATH, BUS_INTERFACE, "EnhancementStopped", "s", reason);
+}
+
+void manager_emit_credential_expiring(Manager *m, uint64_t expires_at) {
+        if (m->bus && sd_bus_emit_signal(m->bus, BUS_PATH, BUS_INTERFACE, "CredentialExpiring", "t", expires_at) < 0)
+                log_debug("Failed to emit CredentialExpiring, ignoring");
 }

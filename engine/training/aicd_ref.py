@@ -71,31 +71,38 @@ class Network:
         return outs[-1]
 
 
-def band_energies(P, edges):
-    """Triangular band energies of one power spectrum P[K] (step 3 of the signal path)."""
+def triangles(edges, K):
+    """For every bin j: the two bands it feeds and its weights (step 3 of the signal path).
+
+    Bins below e_0 go fully to band 0, bins from e_{NB-1} on fully to band NB-1; bins in
+    [e_b, e_{b+1}) split (1 - f, f) between bands b and b+1, f = (j - e_b) / (e_{b+1} - e_b).
+    """
     NB = len(edges)
-    E = np.zeros(NB)
-    E[0] += P[:edges[0]].sum()
+    lo = np.zeros(K, dtype=np.int64)
+    hi = np.zeros(K, dtype=np.int64)
+    wlo = np.ones(K)
+    whi = np.zeros(K)
     for b in range(NB - 1):
-        lo, hi = edges[b], edges[b + 1]
-        f = (np.arange(lo, hi) - lo) / (hi - lo)
-        E[b] += ((1.0 - f) * P[lo:hi]).sum()
-        E[b + 1] += (f * P[lo:hi]).sum()
-    E[NB - 1] += P[edges[NB - 1]:].sum()
-    return E
+        a, c = edges[b], edges[b + 1]
+        j = np.arange(a, c)
+        f = (j - a) / (c - a)
+        lo[j], hi[j], wlo[j], whi[j] = b, b + 1, 1.0 - f, f
+    lo[edges[-1]:] = NB - 1
+    hi[edges[-1]:] = NB - 1
+    return lo, hi, wlo, whi
 
 
-def interp_gains(G, edges, K):
+def band_energies(P, edges, tri=None):
+    """Triangular band energies of one power spectrum P[K]."""
+    lo, hi, wlo, whi = tri or triangles(edges, len(P))
+    NB = len(edges)
+    return np.bincount(lo, wlo * P, NB) + np.bincount(hi, whi * P, NB)
+
+
+def interp_gains(G, edges, K, tri=None):
     """Per-bin gains from band gains with the same triangles (step 6)."""
-    NB = len(edges)
-    g = np.empty(K)
-    g[:edges[0]] = G[0]
-    for b in range(NB - 1):
-        lo, hi = edges[b], edges[b + 1]
-        f = (np.arange(lo, hi) - lo) / (hi - lo)
-        g[lo:hi] = (1.0 - f) * G[b] + f * G[b + 1]
-    g[edges[NB - 1]:] = G[NB - 1]
-    return g
+    lo, hi, wlo, whi = tri or triangles(edges, K)
+    return wlo * G[lo] + whi * G[hi]
 
 
 class Stream:
@@ -110,6 +117,7 @@ class Stream:
         self.eps = float(m["feature_eps"])
         self.outs = m["outputs"]
         self.win = np.sin(np.pi * (np.arange(self.N) + 0.5) / self.N)
+        self.tri = triangles(self.edges, self.K)
         self.net = Network(model)
         self.hist = np.zeros((channels, self.N))
         self.ola = np.zeros((channels, self.hop))
@@ -120,12 +128,12 @@ class Stream:
         self.hist = np.concatenate([self.hist[:, hop:], x], axis=1)
         X = np.fft.rfft(self.win * self.hist, axis=1)
         P = (X.real ** 2 + X.imag ** 2).mean(axis=0)
-        E = band_energies(P, self.edges)
+        E = band_energies(P, self.edges, self.tri)
         feat = np.concatenate([np.log10(E + self.eps), np.log10(P[:F] + self.eps)])
         out = self.net.step(feat)
         G = out[self.outs["gains"]:self.outs["gains"] + NB]
         vad = out[self.outs["vad"]] if self.outs.get("vad", -1) >= 0 else None
-        g = interp_gains(G, self.edges, self.K)
+        g = interp_gains(G, self.edges, self.K, self.tri)
         fg = self.outs.get("fine_gains", -1)
         if fg >= 0 and F > 0:
             g[:F] *= out[fg:fg + F]
