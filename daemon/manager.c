@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The manager: owns the event loop, the configuration, the model, the audio
- * streams and the bus, and keeps the user's run-time choices (bypass, level,
- * input) persistent across restarts.
+ * streams, the bus and the credential, and keeps the user's run-time choices
+ * (bypass, level, input) persistent across restarts. Where the credential
+ * comes from and whether the backend allows it is license.c's business; the
+ * State property is decided here.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -20,17 +23,16 @@
 #include "model-path.h"
 #include "state.h"
 
-#define CREDENTIAL_MAX_FILE 16384
-
-static void secret_free(char *s) {
-        if (!s)
-                return;
-        explicit_bzero(s, strlen(s));
-        free(s);
-}
+#define ISSUER_KEY_MAX (64 * 1024)
 
 static void on_audio_changed(void *userdata) {
-        manager_schedule_emit(userdata);
+        Manager *m = userdata;
+
+        /* A rebuilt engine starts from the credential audio.c was last given,
+         * which lags behind tokens swapped in place: hand it the current one. */
+        if (m->audio && m->credential && m->credential_kind == 2)
+                (void) audio_update_bearer_token(m->audio, m->credential);
+        manager_schedule_emit(m);
 }
 
 static void save_state(Manager *m) {
@@ -65,63 +67,33 @@ static int load_model(Manager *m, const char *spec, AicModel **ret_model, char *
         return 0;
 }
 
-/* Reads a credential file: must be a regular file not readable by group or
- * others (it holds a secret). */
-static int read_secret_file(const char *path, char **ret) {
+/* [license] issuer_public_key: every credential is checked against it. A key
+ * that is configured but unusable accepts nothing rather than everything. */
+static void load_issuer_key(Manager *m) {
+        const char *path = m->config.issuer_public_key;
         struct stat st;
-        char *buf;
-        ssize_t n;
+        char *pem = NULL;
+        ssize_t n = -1;
         int fd;
 
+        m->issuer_key_broken = false;
+        if (!path) {
+                aic_set_issuer_public_key(NULL, 0);
+                return;
+        }
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
+        if (fd >= 0 && fstat(fd, &st) >= 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= ISSUER_KEY_MAX &&
+            (pem = malloc((size_t) st.st_size)))
+                n = read(fd, pem, (size_t) st.st_size);
+        if (fd >= 0)
                 close(fd);
-                return -errno;
+        if (n <= 0 || aic_set_issuer_public_key(pem, (size_t) n) != AIC_ERROR_SUCCESS) {
+                log_error("Failed to load the issuer public key %s: not a readable Ed25519 public key in PEM; "
+                          "no credential is accepted until it is fixed",
+                          path);
+                m->issuer_key_broken = true;
         }
-        if (!S_ISREG(st.st_mode) || (st.st_mode & 0077) != 0 || st.st_size > CREDENTIAL_MAX_FILE) {
-                close(fd);
-                return !S_ISREG(st.st_mode) ? -EINVAL : (st.st_mode & 0077) ? -EPERM : -EFBIG;
-        }
-        buf = calloc(1, (size_t) st.st_size + 1);
-        if (!buf) {
-                close(fd);
-                return -ENOMEM;
-        }
-        n = read(fd, buf, (size_t) st.st_size);
-        close(fd);
-        if (n < 0) {
-                secret_free(buf);
-                return -EIO;
-        }
-        buf[strcspn(buf, "\r\n")] = '\0';
-        *ret = buf;
-        return 0;
-}
-
-static void load_configured_credential(Manager *m) {
-        char *cred = NULL;
-        const char *env;
-        int r;
-
-        if (m->config.license_mode != LICENSE_MODE_LICENSE && m->config.license_mode != LICENSE_MODE_MINT)
-                return;
-        if (m->config.key_file) {
-                r = read_secret_file(m->config.key_file, &cred);
-                if (r == -EPERM)
-                        log_error("License key file %s is readable by group or others; refusing it (chmod 600)",
-                                  m->config.key_file);
-                else if (r < 0)
-                        log_error_errno(r, "Failed to read license key file %s: %m", m->config.key_file);
-        } else if ((env = getenv("AIC_SDK_LICENSE")) && env[0]) {
-                cred = strdup(env);
-        }
-        if (!cred)
-                return;
-        if (manager_set_credential(m, cred) != AIC_ERROR_SUCCESS)
-                log_error("The configured license key is not valid; audio passes through unprocessed");
-        secret_free(cred);
+        free(pem);
 }
 
 int manager_new(const char *config_arg, Manager **ret) {
@@ -189,13 +161,16 @@ int manager_new(const char *config_arg, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* Network first: no callback may run into a half-freed manager. */
+        m->license = license_free(m->license);
+        m->otel = otel_free(m->otel);
         m->audio = audio_free(m->audio);
         m->emit_defer = sd_event_source_disable_unref(m->emit_defer);
         sd_bus_slot_unref(m->bus_vtable_slot);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         aic_model_destroy(m->model);
-        secret_free(m->credential);
+        erase_free(m->credential);
         config_done(&m->config);
         free(m->config_arg);
         free(m->config_path);
@@ -216,6 +191,24 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         }
         sd_notify(false, "STOPPING=1");
         return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int start_licensing(Manager *m) {
+        int r;
+
+        load_issuer_key(m);
+        r = license_new(m, &m->license);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up licensing: %m");
+        license_start(m->license);
+        return 0;
+}
+
+static void start_telemetry(Manager *m) {
+        int r = otel_new(m, &m->otel);
+
+        if (r < 0)
+                log_warning_errno(r, "Failed to set up the OpenTelemetry export, ignoring: %m");
 }
 
 int manager_start(Manager *m) {
@@ -249,9 +242,13 @@ int manager_start(Manager *m) {
         r = audio_new(m->event, &settings, m->model, NULL, on_audio_changed, m, &m->audio);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up audio: %m");
-        load_configured_credential(m);
-        if (m->config.license_mode != LICENSE_MODE_NONE && !m->credential)
-                audio_set_enhancement_allowed(m->audio, false);
+        /* Gated from the first block on: nothing is enhanced before the
+         * credential (and the backend, when there is one) says so. */
+        manager_update_gate(m);
+        r = start_licensing(m);
+        if (r < 0)
+                return r;
+        start_telemetry(m);
         manager_schedule_emit(m);
         return 0;
 }
@@ -268,18 +265,46 @@ const char *manager_credential_kind(Manager *m) {
         return m->credential_kind == 2 ? "jwt" : m->credential_kind == 1 ? "license" : "none";
 }
 
+/* Why enhancement may not run, from what the manager knows; NULL: it may. */
+static const char *licensing_state(Manager *m) {
+        bool gated = m->config.license_mode != LICENSE_MODE_NONE;
+
+        if (gated && !m->credential)
+                return "unlicensed";
+        if (m->credential && m->credential_expires_at > 0 && (int64_t) time(NULL) >= m->credential_expires_at)
+                return "expired";
+        switch (license_verdict(m->license)) {
+        case LICENSE_VERDICT_PENDING:
+                return gated ? "unlicensed" : NULL;
+        case LICENSE_VERDICT_DENIED:
+        case LICENSE_VERDICT_LAPSED:
+        case LICENSE_VERDICT_USAGE_LAPSED:
+                return "disallowed";
+        case LICENSE_VERDICT_ALLOWED:
+                break;
+        }
+        return NULL;
+}
+
 const char *manager_state(Manager *m) {
-        enum aic_error gate;
+        const char *s;
 
         if (!m->audio || !audio_is_connected(m->audio))
                 return "starting";
-        if (m->config.license_mode != LICENSE_MODE_NONE && !m->credential)
-                return "unlicensed";
-        gate = audio_gate(m->audio);
-        if (gate == AIC_ERROR_LICENSE_EXPIRED)
-                return "expired";
-        if (gate == AIC_ERROR_ENHANCEMENT_NOT_ALLOWED)
-                return "disallowed";
+        s = licensing_state(m);
+        if (s)
+                return s;
+        /* What the engine saw in the last block (a token that is not yet valid,
+         * say); only meaningful while blocks flow, and bus.c looks again while
+         * they do. */
+        if (audio_is_streaming(m->audio)) {
+                enum aic_error gate = audio_gate(m->audio);
+
+                if (gate == AIC_ERROR_LICENSE_EXPIRED)
+                        return "expired";
+                if (gate == AIC_ERROR_ENHANCEMENT_NOT_ALLOWED)
+                        return "disallowed";
+        }
         if (audio_is_streaming(m->audio) && !audio_has_input(m->audio))
                 return "no-input";
         if (m->bypass)
@@ -313,10 +338,20 @@ static int on_emit(sd_event_source *s, void *userdata) {
 }
 
 void manager_schedule_emit(Manager *m) {
-        if (m->emit_defer || !m->event)
+        /* Nothing to announce any more while shutting down. */
+        if (m->emit_defer || !m->event || sd_event_get_state(m->event) == SD_EVENT_FINISHED)
                 return;
         if (sd_event_add_defer(m->event, &m->emit_defer, on_emit, m) < 0)
                 log_warning("Failed to queue a property update, ignoring");
+}
+
+void manager_update_gate(Manager *m) {
+        bool allowed = m->config.license_mode == LICENSE_MODE_NONE ||
+                       (m->credential && license_verdict(m->license) == LICENSE_VERDICT_ALLOWED);
+
+        if (m->audio)
+                audio_set_enhancement_allowed(m->audio, allowed);
+        manager_schedule_emit(m);
 }
 
 int manager_set_bypass(Manager *m, bool bypass) {
@@ -360,78 +395,118 @@ int manager_set_input_target(Manager *m, const char *target) {
         return 0;
 }
 
-enum aic_error manager_set_credential(Manager *m, const char *credential) {
+enum aic_error manager_install_credential(Manager *m, const char *credential, bool new_identity) {
         int kind = 0;
         int64_t exp = 0;
         enum aic_error e;
         char *copy;
 
+        if (m->issuer_key_broken)
+                return AIC_ERROR_LICENSE_FORMAT_INVALID;
         e = aic_credential_inspect(credential, &kind, &exp);
         if (e != AIC_ERROR_SUCCESS)
                 return e;
+        /* The same credential again (a reload): nothing to swap. */
+        if (m->credential && strcmp(m->credential, credential) == 0) {
+                if (m->license)
+                        license_credential_installed(m->license, false);
+                return AIC_ERROR_SUCCESS;
+        }
         copy = strdup(credential);
         if (!copy)
                 return AIC_ERROR_INTERNAL;
-        if (m->audio && audio_set_credential(m->audio, copy) < 0) {
-                secret_free(copy);
-                return AIC_ERROR_INTERNAL;
+        if (m->audio) {
+                /* JWT for JWT: swapped in place, the processor and model stay. */
+                e = kind == 2 && m->credential_kind == 2 ? audio_update_bearer_token(m->audio, copy)
+                                                          : AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED;
+                if (e == AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED && audio_set_credential(m->audio, copy) < 0)
+                        e = AIC_ERROR_INTERNAL;
+                else if (e == AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED)
+                        e = AIC_ERROR_SUCCESS;
+                if (e != AIC_ERROR_SUCCESS) {
+                        erase_free(copy);
+                        return e;
+                }
         }
-        secret_free(m->credential);
+        erase_free(m->credential);
         m->credential = copy;
         m->credential_kind = kind;
         m->credential_expires_at = exp;
-        if (m->audio)
-                audio_set_enhancement_allowed(m->audio, true);
-        log_info("Credential set (%s)", manager_credential_kind(m));
-        manager_schedule_emit(m);
+        if (new_identity)
+                log_info("Credential set (%s)", manager_credential_kind(m));
+        else
+                log_debug("Token replaced in place");
+        if (m->license)
+                license_credential_installed(m->license, new_identity);
+        else
+                manager_update_gate(m);
         return AIC_ERROR_SUCCESS;
 }
 
+enum aic_error manager_set_credential(Manager *m, const char *credential) {
+        int kind = 0;
+        int64_t exp = 0;
+
+        /* In mint mode a license key is what tokens are minted from. */
+        if (m->config.license_mode == LICENSE_MODE_MINT && m->license &&
+            aic_credential_inspect(credential, &kind, &exp) == AIC_ERROR_SUCCESS && kind == 1)
+                return (enum aic_error) license_set_mint_key(m->license, credential);
+        return manager_install_credential(m, credential, true);
+}
+
 enum aic_error manager_update_bearer_token(Manager *m, const char *token) {
+        bool first = m->config.license_mode == LICENSE_MODE_PUSH && !m->credential;
         int kind = 0;
         int64_t exp = 0;
         enum aic_error e;
-        char *copy;
 
-        if (m->credential_kind != 2)
+        /* In push mode the first token has nothing to replace. */
+        if (m->credential_kind != 2 && !first)
                 return AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED;
+        if (m->issuer_key_broken)
+                return AIC_ERROR_LICENSE_FORMAT_INVALID;
         e = aic_credential_inspect(token, &kind, &exp);
         if (e != AIC_ERROR_SUCCESS)
                 return e;
         if (kind != 2)
                 return AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED;
-        if (m->audio) {
-                e = audio_update_bearer_token(m->audio, token);
-                if (e != AIC_ERROR_SUCCESS)
-                        return e;
-        }
-        copy = strdup(token);
-        if (!copy)
-                return AIC_ERROR_INTERNAL;
-        secret_free(m->credential);
-        m->credential = copy;
-        m->credential_expires_at = exp;
-        manager_schedule_emit(m);
-        return AIC_ERROR_SUCCESS;
+        return manager_install_credential(m, token, first);
 }
 
-void manager_clear_credential(Manager *m) {
-        secret_free(m->credential);
+static void drop_credential(Manager *m) {
+        erase_free(m->credential);
         m->credential = NULL;
         m->credential_kind = 0;
         m->credential_expires_at = 0;
-        if (m->audio) {
+        if (m->audio)
                 audio_set_credential(m->audio, NULL);
-                audio_set_enhancement_allowed(m->audio, m->config.license_mode == LICENSE_MODE_NONE);
-        }
+}
+
+void manager_clear_credential(Manager *m) {
+        drop_credential(m);
         log_info("Credential cleared");
-        manager_schedule_emit(m);
+        if (m->license)
+                license_credential_cleared(m->license);
+        manager_update_gate(m);
+}
+
+static bool streq_null(const char *a, const char *b) {
+        return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool license_config_equal(const Config *a, const Config *b) {
+        return a->license_mode == b->license_mode && streq_null(a->key_file, b->key_file) &&
+               streq_null(a->issuer_public_key, b->issuer_public_key) && streq_null(a->token_url, b->token_url) &&
+               streq_null(a->token_auth_file, b->token_auth_file) && streq_null(a->backend_url, b->backend_url) &&
+               streq_null(a->ca_file, b->ca_file) && a->refresh_margin_s == b->refresh_margin_s &&
+               a->usage_interval_s == b->usage_interval_s;
 }
 
 int manager_reload(Manager *m) {
         Config c;
         AicModel *model = NULL;
         char *path = NULL, *used = NULL;
+        bool license_same, telemetry_same;
 
         config_init(&c);
         config_load(&c, m->config_arg, &used);
@@ -454,9 +529,37 @@ int manager_reload(Manager *m) {
                 log_warning("Changes to [audio] rate and channels take effect at the next start");
         c.rate = m->config.rate;
         c.channels = m->config.channels;
+        license_same = license_config_equal(&c, &m->config);
+        telemetry_same = streq_null(c.otlp_endpoint, m->config.otlp_endpoint);
         config_done(&m->config);
         m->config = c;
-        load_configured_credential(m);
+
+        if (!license_same) {
+                log_info("License settings changed, starting over");
+                m->license = license_free(m->license);
+                drop_credential(m);
+                manager_update_gate(m);
+                (void) start_licensing(m);
+        } else if (m->license) {
+                int kind = 0;
+                int64_t exp = 0;
+                enum aic_error e;
+
+                /* The issuer key, the key file or the token auth file may have
+                 * been replaced in place. */
+                load_issuer_key(m);
+                e = m->credential ? aic_credential_inspect(m->credential, &kind, &exp) : AIC_ERROR_SUCCESS;
+                if (m->issuer_key_broken || (e != AIC_ERROR_SUCCESS && e != AIC_ERROR_LICENSE_EXPIRED)) {
+                        if (m->credential)
+                                log_warning("The current credential does not verify against the issuer key any more");
+                        manager_clear_credential(m);
+                }
+                license_reload(m->license);
+        }
+        if (!telemetry_same) {
+                m->otel = otel_free(m->otel);
+                start_telemetry(m);
+        }
         manager_schedule_emit(m);
         return 0;
 }

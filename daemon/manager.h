@@ -12,6 +12,8 @@
 #include "aic.h"
 #include "audio.h"
 #include "conf.h"
+#include "license.h"
+#include "otel.h"
 
 typedef struct Manager {
         sd_event *event;
@@ -38,6 +40,9 @@ typedef struct Manager {
         char *credential;
         int credential_kind; /* 0 none, 1 license, 2 jwt */
         int64_t credential_expires_at;
+        bool issuer_key_broken; /* configured but unusable: accept no credential */
+        License *license;
+        Otel *otel;
 
         uint64_t token_refreshes, token_refresh_failures;
         uint64_t authorizations, authorization_failures;
@@ -63,6 +68,13 @@ enum aic_error manager_set_credential(Manager *m, const char *credential);
 enum aic_error manager_update_bearer_token(Manager *m, const char *token);
 void manager_clear_credential(Manager *m);
 
+/* license.c: installs a license key or JWT (a JWT replacing a JWT is swapped
+ * in place, anything else gets a new processor). new_identity: not just a
+ * fresher token for the same key. Returns an aic_error. */
+enum aic_error manager_install_credential(Manager *m, const char *credential, bool new_identity);
+/* Recomputes whether the engine may enhance and announces the State. */
+void manager_update_gate(Manager *m);
+
 const char *manager_state(Manager *m);
 const char *manager_credential_kind(Manager *m);
 /* Queues a coalesced PropertiesChanged from the main loop. */
@@ -72,3 +84,4 @@ void manager_schedule_emit(Manager *m);
 int manager_connect_bus(Manager *m);
 void manager_emit_changes(Manager *m);
 int manager_emit_enhancement_stopped(Manager *m, const char *reason);
+void manager_emit_credential_expiring(Manager *m, uint64_t expires_at);
