@@ -61,6 +61,7 @@ struct Audio {
         sd_event_source *pw_source;
         sd_event_source *reconnect_timer;
         sd_event_source *defer_teardown;
+        sd_event_source *relink_timer;
         audio_changed_t changed;
         void *userdata;
 
@@ -71,6 +72,7 @@ struct Audio {
         struct pw_registry *registry;
         struct spa_hook registry_listener;
         struct pw_stream *capture, *playback;
+        _Atomic(struct pw_stream *) capture_rt; /* what the data thread dequeues from */
         struct spa_hook capture_listener, playback_listener;
 
         uint32_t rate;
@@ -247,6 +249,7 @@ static void account(Audio *a, enum aic_error r, bool bypass, size_t n) {
 static void playback_process(void *data) {
         Audio *a = data;
         struct pw_buffer *in, *out;
+        struct pw_stream *capture;
         float *dst[AUDIO_MAX_CHANNELS];
         Engine *next;
         size_t n = SIZE_MAX;
@@ -263,18 +266,19 @@ static void playback_process(void *data) {
                 }
         }
 
-        in = pw_stream_dequeue_buffer(a->capture);
+        capture = atomic_load_explicit(&a->capture_rt, memory_order_acquire);
+        in = capture ? pw_stream_dequeue_buffer(capture) : NULL;
         out = pw_stream_dequeue_buffer(a->playback);
         if (!out) {
                 if (in)
-                        pw_stream_queue_buffer(a->capture, in);
+                        pw_stream_queue_buffer(capture, in);
                 atomic_fetch_add_explicit(&a->xruns, 1, memory_order_relaxed);
                 return;
         }
         if (out->buffer->n_datas < ch) {
                 pw_stream_queue_buffer(a->playback, out);
                 if (in)
-                        pw_stream_queue_buffer(a->capture, in);
+                        pw_stream_queue_buffer(capture, in);
                 return;
         }
 
@@ -355,7 +359,7 @@ static void playback_process(void *data) {
         }
         pw_stream_queue_buffer(a->playback, out);
         if (in)
-                pw_stream_queue_buffer(a->capture, in);
+                pw_stream_queue_buffer(capture, in);
 }
 
 static void capture_process(void *data) {
@@ -365,8 +369,10 @@ static void capture_process(void *data) {
         if (pw_stream_trigger_process(a->playback) < 0) {
                 struct pw_buffer *b;
 
-                while ((b = pw_stream_dequeue_buffer(a->capture)))
-                        pw_stream_queue_buffer(a->capture, b);
+                struct pw_stream *capture = atomic_load_explicit(&a->capture_rt, memory_order_acquire);
+
+                while (capture && (b = pw_stream_dequeue_buffer(capture)))
+                        pw_stream_queue_buffer(capture, b);
                 atomic_fetch_add_explicit(&a->xruns, 1, memory_order_relaxed);
         }
 }
@@ -475,6 +481,8 @@ static void recompute_input(Audio *a) {
         set_input(a, "", false);
 }
 
+static void schedule_relink(Audio *a);
+
 static void registry_global(void *data, uint32_t id, uint32_t permissions, const char *type, uint32_t version,
                             const struct spa_dict *props) {
         Audio *a = data;
@@ -486,10 +494,14 @@ static void registry_global(void *data, uint32_t id, uint32_t permissions, const
         if (strcmp(type, PW_TYPE_INTERFACE_Node) == 0 && a->n_nodes < AUDIO_MAX_NODES) {
                 const char *name = spa_dict_lookup(props, PW_KEY_NODE_NAME);
 
+                const char *class = spa_dict_lookup(props, PW_KEY_MEDIA_CLASS);
+
                 a->nodes[a->n_nodes].id = id;
                 a->nodes[a->n_nodes].name = strdup(name ? name : "");
                 if (a->nodes[a->n_nodes].name)
                         a->n_nodes++;
+                if (class && strncmp(class, "Audio/Source", 12) == 0 && !(name && strcmp(name, "aicd_clean_mic") == 0))
+                        schedule_relink(a);
         } else if (strcmp(type, PW_TYPE_INTERFACE_Link) == 0 && a->n_links < AUDIO_MAX_LINKS) {
                 const char *o = spa_dict_lookup(props, PW_KEY_LINK_OUTPUT_NODE);
                 const char *i = spa_dict_lookup(props, PW_KEY_LINK_INPUT_NODE);
@@ -570,6 +582,7 @@ static const struct pw_stream_events playback_events = {
 };
 
 static void schedule_reconnect(Audio *a);
+static void capture_destroy(Audio *a);
 
 static int on_defer_teardown(sd_event_source *s, void *userdata) {
         Audio *a = userdata;
@@ -600,11 +613,7 @@ static const struct pw_core_events core_events = {
 static void disconnect(Audio *a) {
         bool was = a->connected;
 
-        if (a->capture) {
-                spa_hook_remove(&a->capture_listener);
-                pw_stream_destroy(a->capture);
-                a->capture = NULL;
-        }
+        capture_destroy(a);
         if (a->playback) {
                 spa_hook_remove(&a->playback_listener);
                 pw_stream_destroy(a->playback);
@@ -633,19 +642,19 @@ static void disconnect(Audio *a) {
                 notify(a);
 }
 
-static int connect_streams(Audio *a) {
+/* The capture stream: passive, in the Clean Mic's group, following the
+ * default microphone unless a target is pinned. */
+static int capture_create(Audio *a) {
         uint8_t buffer[1024];
         struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buffer, sizeof(buffer));
         const struct spa_pod *params[1];
         struct pw_properties *props;
-        char latency[32], rate[16];
+        char latency[32];
         size_t hop_frames = 480;
         int r;
 
         aic_model_get_optimal_num_frames(a->model, a->rate, &hop_frames);
         snprintf(latency, sizeof(latency), "%zu/%u", hop_frames, a->rate);
-        snprintf(rate, sizeof(rate), "1/%u", a->rate);
-
         props = pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Capture", PW_KEY_MEDIA_ROLE,
                                   "Communication", PW_KEY_NODE_NAME, "aicd_capture", PW_KEY_NODE_DESCRIPTION,
                                   "Clean Mic (aicd) input", PW_KEY_NODE_GROUP, "aicd", PW_KEY_NODE_LINK_GROUP, "aicd",
@@ -659,6 +668,52 @@ static int connect_streams(Audio *a) {
         if (!a->capture)
                 return -errno;
         pw_stream_add_listener(a->capture, &a->capture_listener, &capture_events, a);
+        params[0] = build_format(&b, a->rate, a->channels);
+        r = pw_stream_connect(a->capture, PW_DIRECTION_INPUT, PW_ID_ANY,
+                              PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS | PW_STREAM_FLAG_RT_PROCESS |
+                                      (a->streaming ? 0 : PW_STREAM_FLAG_INACTIVE),
+                              params, 1);
+        if (r < 0)
+                return r;
+        atomic_store_explicit(&a->capture_rt, a->capture, memory_order_release);
+        return 0;
+}
+
+static int do_sync(struct spa_loop *loop, bool async, uint32_t seq, const void *data, size_t size, void *user_data) {
+        (void) loop, (void) async, (void) seq, (void) data, (void) size, (void) user_data;
+        return 0;
+}
+
+static void capture_destroy(Audio *a) {
+        if (!a->capture)
+                return;
+        /* Take it away from the data thread, and wait until that thread is
+         * past any process call that may still hold the old pointer. */
+        atomic_store_explicit(&a->capture_rt, NULL, memory_order_release);
+        if (a->context)
+                pw_loop_invoke(pw_data_loop_get_loop(pw_context_get_data_loop(a->context)), do_sync, 0, NULL, 0, true,
+                               NULL);
+        spa_hook_remove(&a->capture_listener);
+        pw_stream_destroy(a->capture);
+        a->capture = NULL;
+}
+
+static int connect_streams(Audio *a) {
+        uint8_t buffer[1024];
+        struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buffer, sizeof(buffer));
+        const struct spa_pod *params[1];
+        struct pw_properties *props;
+        char latency[32], rate[16];
+        size_t hop_frames = 480;
+        int r;
+
+        aic_model_get_optimal_num_frames(a->model, a->rate, &hop_frames);
+        snprintf(latency, sizeof(latency), "%zu/%u", hop_frames, a->rate);
+        snprintf(rate, sizeof(rate), "1/%u", a->rate);
+
+        r = capture_create(a);
+        if (r < 0)
+                return r;
 
         props = pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CLASS, "Audio/Source", PW_KEY_NODE_NAME,
                                   "aicd_clean_mic", PW_KEY_NODE_DESCRIPTION, "Clean Mic (aicd)", PW_KEY_NODE_GROUP,
@@ -671,14 +726,6 @@ static int connect_streams(Audio *a) {
                 return -errno;
         pw_stream_add_listener(a->playback, &a->playback_listener, &playback_events, a);
 
-        params[0] = build_format(&b, a->rate, a->channels);
-        r = pw_stream_connect(a->capture, PW_DIRECTION_INPUT, PW_ID_ANY,
-                              PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS | PW_STREAM_FLAG_RT_PROCESS |
-                                      PW_STREAM_FLAG_INACTIVE,
-                              params, 1);
-        if (r < 0)
-                return r;
-        b = SPA_POD_BUILDER_INIT(buffer, sizeof(buffer));
         params[0] = build_format(&b, a->rate, a->channels);
         r = pw_stream_connect(a->playback, PW_DIRECTION_OUTPUT, PW_ID_ANY,
                               PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS | PW_STREAM_FLAG_RT_PROCESS |
@@ -810,6 +857,7 @@ Audio *audio_free(Audio *a) {
                 return NULL;
         disconnect(a);
         a->reconnect_timer = sd_event_source_disable_unref(a->reconnect_timer);
+        a->relink_timer = sd_event_source_disable_unref(a->relink_timer);
         a->defer_teardown = sd_event_source_disable_unref(a->defer_teardown);
         a->pw_source = sd_event_source_disable_unref(a->pw_source);
         if (a->context)
@@ -847,8 +895,60 @@ void audio_set_enhancement_allowed(Audio *a, bool allowed) {
 enum aic_error audio_update_bearer_token(Audio *a, const char *token) {
         enum aic_error r = AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED;
 
+        char *c;
+
         FOREACH_LIVE_CONTEXT(a, ctx, r = aic_processor_context_update_bearer_token(ctx, token));
+        if (r != AIC_ERROR_SUCCESS)
+                return r;
+        /* Engines built from now on (another block size, a reconnect) start
+         * with this token, not the one they replaced. */
+        c = strdup(token);
+        if (!c)
+                return AIC_ERROR_INTERNAL;
+        secret_free(a->credential);
+        a->credential = c;
         return r;
+}
+
+/* Disconnects and reconnects only the capture side: the Clean Mic itself
+ * stays, so recording apps keep their stream. The session manager then
+ * links the capture anew (to the target, or the default microphone). */
+static void capture_reconnect(Audio *a) {
+        int r;
+
+        if (!a->capture)
+                return;
+        /* A new node rather than new properties: a target.object once set
+         * on a node cannot be taken back off it. */
+        capture_destroy(a);
+        r = capture_create(a);
+        if (r < 0)
+                log_warning_errno(r, "Failed to recreate the capture stream, retrying on the next change: %m");
+        recompute_input(a);
+}
+
+static int on_relink_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Audio *a = userdata;
+
+        (void) s;
+        (void) usec;
+        a->relink_timer = sd_event_source_disable_unref(a->relink_timer);
+        if (!a->has_input && a->capture) {
+                log_debug("A microphone appeared while none was connected, asking for a link");
+                capture_reconnect(a);
+        }
+        return 0;
+}
+
+/* A source appeared while the capture has no input: once the session
+ * manager has settled (defaults, its own links), reconnect the capture so
+ * the policy looks at it again. */
+static void schedule_relink(Audio *a) {
+        if (a->relink_timer || a->has_input)
+                return;
+        if (sd_event_add_time_relative(a->event, &a->relink_timer, CLOCK_MONOTONIC, 300 * 1000, 10 * 1000,
+                                       on_relink_timer, a) < 0)
+                log_debug("Failed to schedule a relink, ignoring");
 }
 
 int audio_set_input_target(Audio *a, const char *target) {
@@ -858,23 +958,7 @@ int audio_set_input_target(Audio *a, const char *target) {
                 return -ENOMEM;
         free(a->target);
         a->target = t;
-        if (a->capture) {
-                /* Only the capture side reconnects: the Clean Mic itself stays,
-                 * so recording apps keep their stream. */
-                struct spa_dict_item item = SPA_DICT_ITEM_INIT(PW_KEY_TARGET_OBJECT, t[0] ? t : NULL);
-                struct spa_dict dict = SPA_DICT_INIT(&item, 1);
-                uint8_t buffer[1024];
-                struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buffer, sizeof(buffer));
-                const struct spa_pod *params[1];
-
-                pw_stream_update_properties(a->capture, &dict);
-                pw_stream_disconnect(a->capture);
-                params[0] = build_format(&b, a->rate, a->channels);
-                pw_stream_connect(a->capture, PW_DIRECTION_INPUT, PW_ID_ANY,
-                                  PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS | PW_STREAM_FLAG_RT_PROCESS |
-                                          (a->streaming ? 0 : PW_STREAM_FLAG_INACTIVE),
-                                  params, 1);
-        }
+        capture_reconnect(a);
         return 0;
 }
 

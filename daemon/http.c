@@ -238,8 +238,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
                 return 0;
         }
         if (src) {
-                if (sd_event_source_set_io_events(src, events) < 0 ||
-                    sd_event_source_set_enabled(src, SD_EVENT_ON) < 0)
+                if (sd_event_source_set_io_events(src, events) < 0 || sd_event_source_set_enabled(src, SD_EVENT_ON) < 0)
                         return -1;
                 return 0;
         }
@@ -399,15 +398,16 @@ int http_post(Http *h, const HttpPost *post, http_callback_t callback, void *use
         if ((r = append_header(&req->headers, "Content-Type: application/json")) < 0 ||
             (r = append_header(&req->headers, "Accept: application/json")) < 0 ||
             (r = append_header(&req->headers, "Expect:")) < 0 ||
-            (post->auth != HTTP_AUTH_NONE && (r = append_auth(&req->headers, post->auth, post->secret ? post->secret : "")) < 0)) {
+            (post->auth != HTTP_AUTH_NONE &&
+             (r = append_auth(&req->headers, post->auth, post->secret ? post->secret : "")) < 0)) {
                 request_free(req);
                 return r;
         }
 
-#define SET(opt, val)                                              \
-        do {                                                       \
-                if (c == CURLE_OK)                                 \
-                        c = curl_easy_setopt(req->easy, opt, val); \
+#define SET(opt, val)                                                                                                  \
+        do {                                                                                                           \
+                if (c == CURLE_OK)                                                                                     \
+                        c = curl_easy_setopt(req->easy, opt, val);                                                     \
         } while (0)
         SET(CURLOPT_URL, post->url);
         SET(CURLOPT_PROTOCOLS_STR, post->allow_plain_http && post->auth == HTTP_AUTH_NONE ? "https,http" : "https");

@@ -170,8 +170,8 @@ static long b64_decode(const char *in, size_t len, unsigned char *out) {
         if (len == 0 || len % 4 == 1)
                 return -1;
         for (size_t i = 0; i < len; i++)
-                if (!((in[i] >= 'A' && in[i] <= 'Z') || (in[i] >= 'a' && in[i] <= 'z') || (in[i] >= '0' && in[i] <= '9') ||
-                      in[i] == '+' || in[i] == '/'))
+                if (!((in[i] >= 'A' && in[i] <= 'Z') || (in[i] >= 'a' && in[i] <= 'z') ||
+                      (in[i] >= '0' && in[i] <= '9') || in[i] == '+' || in[i] == '/'))
                         return -1;
         padded = (len + 3) / 4 * 4;
         tmp = malloc(padded);

@@ -145,7 +145,8 @@ static int timer_at(License *l, sd_event_source **s, clockid_t clock, uint64_t u
         return 0;
 }
 
-static int timer_in(License *l, sd_event_source **s, uint64_t delay_usec, sd_event_time_handler_t cb, const char *name) {
+static int timer_in(License *l, sd_event_source **s, uint64_t delay_usec, sd_event_time_handler_t cb,
+                    const char *name) {
         return timer_at(l, s, CLOCK_MONOTONIC, now_usec(CLOCK_MONOTONIC) + delay_usec, cb, name);
 }
 
@@ -290,7 +291,8 @@ static void on_token_done(HttpRequest *req, const HttpResponse *resp, void *user
 
                 if (rejected)
                         log_error("The token service refused the %s (HTTP %ld)",
-                                  l->m->config.license_mode == LICENSE_MODE_MINT ? "license's api_key" : "token_auth_file credential",
+                                  l->m->config.license_mode == LICENSE_MODE_MINT ? "license's api_key"
+                                                                                 : "token_auth_file credential",
                                   resp->status);
                 token_failed(l, describe(resp, buf, sizeof(buf)), resp->retry_after_s, rejected);
                 return;
@@ -494,8 +496,9 @@ static int on_usage_timer(sd_event_source *s, uint64_t usec, void *userdata);
 static void usage_check_lapse(License *l) {
         if (l->usage_lapsed || now_usec(CLOCK_MONOTONIC) - l->usage_ok_usec <= l->usage_grace_usec)
                 return;
-        log_warning("Usage reports have failed for more than %llu s; audio passes through unprocessed until one succeeds",
-                    (unsigned long long) (l->usage_grace_usec / USEC_PER_SEC));
+        log_warning(
+                "Usage reports have failed for more than %llu s; audio passes through unprocessed until one succeeds",
+                (unsigned long long) (l->usage_grace_usec / USEC_PER_SEC));
         l->usage_lapsed = true;
         if (l->verdict == LICENSE_VERDICT_ALLOWED)
                 set_verdict(l, LICENSE_VERDICT_USAGE_LAPSED);
@@ -521,8 +524,8 @@ static void on_usage_done(HttpRequest *req, const HttpResponse *resp, void *user
                 return;
         }
         if (!l->usage_failing)
-                log_warning("Failed to send a usage report: %s; trying again every %u s", describe(resp, buf, sizeof(buf)),
-                            l->m->config.usage_interval_s);
+                log_warning("Failed to send a usage report: %s; trying again every %u s",
+                            describe(resp, buf, sizeof(buf)), l->m->config.usage_interval_s);
         else
                 log_debug("Failed to send a usage report: %s", describe(resp, buf, sizeof(buf)));
         l->usage_failing = true;
@@ -715,8 +718,9 @@ static void load_configured(License *l) {
                         break;
                 e = mint_key_check(l, key);
                 if (e != AIC_ERROR_SUCCESS) {
-                        log_error("The configured license key cannot mint tokens (%s); audio passes through unprocessed",
-                                  aic_error_message(e));
+                        log_error(
+                                "The configured license key cannot mint tokens (%s); audio passes through unprocessed",
+                                aic_error_message(e));
                         break;
                 }
                 mint_start(l, key);
@@ -773,7 +777,8 @@ int license_new(Manager *m, License **ret) {
 
                 if (*end == '\0' && v >= 1 && v <= LICENSE_USAGE_GRACE_S) {
                         l->usage_grace_usec = (uint64_t) v * USEC_PER_SEC;
-                        log_warning("AICD_TEST_USAGE_GRACE_S=%lu: usage reports may fail for only %lu s (tests only)", v, v);
+                        log_warning("AICD_TEST_USAGE_GRACE_S=%lu: usage reports may fail for only %lu s (tests only)",
+                                    v, v);
                 }
         }
         if (m->config.license_mode != LICENSE_MODE_NONE) {

@@ -14,11 +14,11 @@ typedef struct Manager Manager;
 typedef struct License License;
 
 typedef enum LicenseVerdict {
-        LICENSE_VERDICT_ALLOWED,       /* no backend, or the backend said yes */
-        LICENSE_VERDICT_PENDING,       /* the backend has not answered for this credential yet */
-        LICENSE_VERDICT_DENIED,        /* the backend refused: revoked or unauthorized */
-        LICENSE_VERDICT_LAPSED,        /* the authorization's valid_until passed without renewal */
-        LICENSE_VERDICT_USAGE_LAPSED,  /* usage reports have failed for too long */
+        LICENSE_VERDICT_ALLOWED,      /* no backend, or the backend said yes */
+        LICENSE_VERDICT_PENDING,      /* the backend has not answered for this credential yet */
+        LICENSE_VERDICT_DENIED,       /* the backend refused: revoked or unauthorized */
+        LICENSE_VERDICT_LAPSED,       /* the authorization's valid_until passed without renewal */
+        LICENSE_VERDICT_USAGE_LAPSED, /* usage reports have failed for too long */
 } LicenseVerdict;
 
 /* Reads the [license] section of m->config. Nothing starts before

@@ -418,7 +418,7 @@ enum aic_error manager_install_credential(Manager *m, const char *credential, bo
         if (m->audio) {
                 /* JWT for JWT: swapped in place, the processor and model stay. */
                 e = kind == 2 && m->credential_kind == 2 ? audio_update_bearer_token(m->audio, copy)
-                                                          : AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED;
+                                                         : AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED;
                 if (e == AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED && audio_set_credential(m->audio, copy) < 0)
                         e = AIC_ERROR_INTERNAL;
                 else if (e == AIC_ERROR_TOKEN_UPDATE_UNSUPPORTED)

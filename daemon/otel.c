@@ -71,10 +71,12 @@ static bool add_metric(cJSON *metrics, const OtelSample *s, const char *name, co
         if (!(points = cJSON_AddArrayToObject(data, "dataPoints")) || !(p = cJSON_CreateObject()) ||
             !cJSON_AddItemToArray(points, p))
                 return false;
-        if ((sum && !add_time(p, "startTimeUnixNano", s->start_unix_nano)) || !add_time(p, "timeUnixNano", s->now_unix_nano))
+        if ((sum && !add_time(p, "startTimeUnixNano", s->start_unix_nano)) ||
+            !add_time(p, "timeUnixNano", s->now_unix_nano))
                 return false;
         snprintf(buf, sizeof(buf), "%" PRIu64, t);
-        return integer ? cJSON_AddStringToObject(p, "asInt", buf) != NULL : cJSON_AddNumberToObject(p, "asDouble", d) != NULL;
+        return integer ? cJSON_AddStringToObject(p, "asInt", buf) != NULL
+                       : cJSON_AddNumberToObject(p, "asDouble", d) != NULL;
 }
 
 char *otel_metrics_body(const OtelSample *s) {
@@ -191,7 +193,8 @@ int otel_new(Manager *m, Otel **ret) {
         n = strlen(endpoint);
         while (n > 0 && endpoint[n - 1] == '/')
                 n--;
-        if (n >= strlen("/v1/metrics") && strncmp(endpoint + n - strlen("/v1/metrics"), "/v1/metrics", strlen("/v1/metrics")) == 0)
+        if (n >= strlen("/v1/metrics") &&
+            strncmp(endpoint + n - strlen("/v1/metrics"), "/v1/metrics", strlen("/v1/metrics")) == 0)
                 r = asprintf(&o->url, "%.*s", (int) n, endpoint);
         else
                 r = asprintf(&o->url, "%.*s/v1/metrics", (int) n, endpoint);
@@ -203,7 +206,8 @@ int otel_new(Manager *m, Otel **ret) {
         r = http_new(m->event, m->config.ca_file, &o->http);
         if (r >= 0)
                 r = sd_event_add_time_relative(m->event, &o->timer, CLOCK_MONOTONIC,
-                                               (uint64_t) m->config.usage_interval_s * 1000000ULL, 100 * 1000ULL, on_timer, o);
+                                               (uint64_t) m->config.usage_interval_s * 1000000ULL, 100 * 1000ULL,
+                                               on_timer, o);
         if (r < 0) {
                 otel_free(o);
                 return r;

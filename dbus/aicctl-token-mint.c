@@ -30,9 +30,10 @@
 #define MINT_ATTEMPTS 4
 #define MINT_TIMEOUT_MS 10000L
 
-static const char mint_usage[] = "aicctl token mint [--endpoint URL] [--ca-file PATH]\n"
-                                 "  Mints a token (JWT) with the api_key of the license key in $AIC_SDK_LICENSE and\n"
-                                 "  prints {\"token\", \"expires_at\"}. --ca-file: PEM bundle to verify the endpoint with.";
+static const char mint_usage[] =
+        "aicctl token mint [--endpoint URL] [--ca-file PATH]\n"
+        "  Mints a token (JWT) with the api_key of the license key in $AIC_SDK_LICENSE and\n"
+        "  prints {\"token\", \"expires_at\"}. --ca-file: PEM bundle to verify the endpoint with.";
 
 typedef struct Body {
         char *data;
@@ -108,10 +109,10 @@ static CURLcode post_once(const char *url, const char *ca_file, struct curl_slis
 
         if (!easy)
                 return CURLE_OUT_OF_MEMORY;
-#define SET(opt, val)                                         \
-        do {                                                  \
-                if (c == CURLE_OK)                            \
-                        c = curl_easy_setopt(easy, opt, val); \
+#define SET(opt, val)                                                                                                  \
+        do {                                                                                                           \
+                if (c == CURLE_OK)                                                                                     \
+                        c = curl_easy_setopt(easy, opt, val);                                                          \
         } while (0)
         SET(CURLOPT_URL, url);
         SET(CURLOPT_PROTOCOLS_STR, "https");
@@ -183,9 +184,10 @@ static int mint(const char *url, const char *ca_file, const char *api_key, char 
                 errbuf[0] = '\0';
                 c = post_once(url, ca_file, headers, &status, ctype, sizeof(ctype), &body, errbuf);
                 if (c != CURLE_OK) {
-                        snprintf(why, sizeof(why), "%s", body.too_big || c == CURLE_FILESIZE_EXCEEDED
-                                                                 ? proto_strerror(-EFBIG)
-                                                                 : (errbuf[0] ? errbuf : curl_easy_strerror(c)));
+                        snprintf(why, sizeof(why), "%s",
+                                 body.too_big || c == CURLE_FILESIZE_EXCEEDED
+                                         ? proto_strerror(-EFBIG)
+                                         : (errbuf[0] ? errbuf : curl_easy_strerror(c)));
                         free(body.data);
                         if (c == CURLE_UNSUPPORTED_PROTOCOL || c == CURLE_URL_MALFORMAT ||
                             c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CACERT_BADFILE)
@@ -196,7 +198,8 @@ static int mint(const char *url, const char *ca_file, const char *api_key, char 
                 }
                 if (status == 401 || status == 403) {
                         free(body.data);
-                        snprintf(why, sizeof(why), "the token endpoint refused the license's api_key (HTTP %ld)", status);
+                        snprintf(why, sizeof(why), "the token endpoint refused the license's api_key (HTTP %ld)",
+                                 status);
                         break;
                 }
                 if (status == 429 || status >= 500 || status != 200) {
@@ -258,7 +261,8 @@ int aicctl_token_mint(int argc, char **argv) {
                 return AICCTL_EXIT_USAGE;
         }
         if (strncmp(endpoint, "https://", 8) != 0) {
-                fprintf(stderr, "aicctl token mint: --endpoint must be an https:// URL (the api_key travels with it)\n");
+                fprintf(stderr,
+                        "aicctl token mint: --endpoint must be an https:// URL (the api_key travels with it)\n");
                 return AICCTL_EXIT_USAGE;
         }
         license = getenv("AIC_SDK_LICENSE");

@@ -186,7 +186,10 @@ float dsp_process(Dsp *d, const float *const *in, float *const *out, float level
                         d->gains[j] *= y[m->out_fine_gains + (int) j];
         if (m->out_vad >= 0)
                 vad = y[m->out_vad];
-        if (level < 1.0f)
+        if (level >= 1.0f)
+                for (unsigned j = 0; j < d->n_bins; j++)
+                        d->gains[j] = MAX(d->gains[j], 1e-5f);
+        else
                 for (unsigned j = 0; j < d->n_bins; j++)
                         d->gains[j] = level <= 0.0f ? 1.0f : powf(MAX(d->gains[j], 1e-5f), level);
 

@@ -242,7 +242,9 @@ static size_t wet_prefill(const AicProcessor *p) {
 static size_t processor_measure_spare(AicProcessor *p, size_t prefill) {
         unsigned hop = p->model->hop;
         size_t spare = SIZE_MAX, n = p->max_frames;
-        size_t n_blocks = MAX((size_t) 64, (size_t) 4 * p->rate / n);
+        /* Four seconds, or 32768 blocks for tiny blocks: either spans many
+         * periods of the resamplers' count patterns. */
+        size_t n_blocks = MAX((size_t) 64, MIN((size_t) 4 * p->rate / n, (size_t) 32768));
 
         if (!p->resample || p->variable)
                 return 0;
