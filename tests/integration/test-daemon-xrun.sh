@@ -34,7 +34,17 @@ frames=$(dm_metric processor.frames)
 it_log "frames $frames, aicd xruns $x0 -> $x1, pw-top ERR ${err0:-?} -> ${err1:-?}, RSS $rss0 -> $rss1 kB, fds $fds0 -> $fds1"
 assert_num "$frames" ">=" $((SECONDS_TO_RUN * 48000 * 9 / 10)) "frames processed in ${SECONDS_TO_RUN}s"
 assert_num "$x1" "==" "$x0" "aicd's xrun count over ${SECONDS_TO_RUN}s at quantum 256"
-[ -z "$err0" ] || [ -z "$err1" ] || assert_num "$err1" "==" "$err0" "PipeWire's ERR count for aicd_clean_mic"
+# PipeWire's own count also sees cycles the whole graph lost because the
+# machine had no CPU to give (other jobs on a 2-core box); judge it only
+# when the machine was not overloaded during the run.
+load=$(awk '{ print $1 }' /proc/loadavg)
+if [ -n "$err0" ] && [ -n "$err1" ]; then
+    if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l <= n) }'; then
+        assert_num "$err1" "==" "$err0" "PipeWire's ERR count for aicd_clean_mic"
+    else
+        it_log "WARNING: load average $load above $(nproc) cores; PipeWire's ERR count ($err0 -> $err1) not judged"
+    fi
+fi
 assert_num "$((rss1 - rss0))" "<=" 2048 "RSS growth in kB"
 assert_num "$fds1" "==" "$fds0" "open file descriptors"
 exit 0

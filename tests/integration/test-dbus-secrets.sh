@@ -101,7 +101,9 @@ sleep 0.1
 kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
 
-for seen in "$A license set\$" "$A token set --file" 'gio-client.py call SetLicense --file'; do
+# The sampler must have seen at least the command held open on the pipe (the
+# others may finish between two samples); otherwise it proves nothing.
+for seen in "$A license set\$"; do
     grep -q "$seen" "$W/cmdlines.txt" || it_fail "the command-line sampler never saw '$seen' running"
 done
 assert_no_secrets "a process's command line" "$W/cmdlines.txt"
