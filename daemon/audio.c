@@ -38,6 +38,11 @@
 #define AUDIO_NO_INPUT_GRACE_USEC (300 * 1000ULL)
 #define AUDIO_MAX_NODES 512
 #define AUDIO_MAX_LINKS 1024
+/* Levels are smoothed over about this long: steady enough to read at a
+ * 10 Hz poll, quick enough to follow speech. */
+#define AUDIO_LEVEL_TAU_S 0.1
+/* What a level of silence reads as, in dBFS. */
+#define AUDIO_LEVEL_FLOOR_DB -120.0
 
 typedef struct Engine {
         AicProcessor *processor;
@@ -110,6 +115,10 @@ struct Audio {
         atomic_uint_fast64_t process_ns_total, process_ns_max;
         atomic_int gate;
         atomic_uint vad_bits;
+        /* Smoothed mean squares of the Clean Mic's input and output: the data
+         * thread owns the state and publishes it as float bits. */
+        float level_in_ms, level_out_ms;
+        atomic_uint level_in_bits, level_out_bits;
 };
 
 static void secret_free(char *s);
@@ -234,6 +243,38 @@ static void engines_free_all(Audio *a) {
 static int do_request_rebuild(struct spa_loop *loop, bool async, uint32_t seq, const void *data, size_t size,
                               void *user_data);
 
+static uint32_t float_bits(float f) {
+        uint32_t u;
+
+        memcpy(&u, &f, sizeof(u));
+        return u;
+}
+
+static float bits_float(uint32_t u) {
+        float f;
+
+        memcpy(&f, &u, sizeof(f));
+        return f;
+}
+
+/* Mean square over all channels of one block. */
+static float block_mean_square(float *const *planes, unsigned channels, size_t n) {
+        double sum = 0.0;
+
+        for (unsigned c = 0; c < channels; c++)
+                for (size_t i = 0; i < n; i++)
+                        sum += (double) planes[c][i] * planes[c][i];
+        return (float) (sum / ((double) n * channels));
+}
+
+/* One-pole smoothing with time constant AUDIO_LEVEL_TAU_S, per block. */
+static void level_update(Audio *a, float *state, atomic_uint *published, float mean_square, size_t n) {
+        float k = 1.0f - expf(-(float) n / ((float) AUDIO_LEVEL_TAU_S * (float) a->rate));
+
+        *state += k * (mean_square - *state);
+        atomic_store_explicit(published, float_bits(*state), memory_order_relaxed);
+}
+
 static void account(Audio *a, enum aic_error r, bool bypass, size_t n) {
         atomic_fetch_add_explicit(&a->frames_total, n, memory_order_relaxed);
         if (r == AIC_ERROR_LICENSE_EXPIRED || r == AIC_ERROR_ENHANCEMENT_NOT_ALLOWED) {
@@ -318,6 +359,8 @@ static void playback_process(void *data) {
         if (n > 0) {
                 Engine *e = a->engine;
 
+                level_update(a, &a->level_in_ms, &a->level_in_bits, block_mean_square(dst, ch, n), n);
+
                 if (e && (e->variable ? n <= e->frames : n == e->frames)) {
                         uint64_t t0 = now_ns(), dt, max;
                         float bypass = 0.0f, vad = 0.0f;
@@ -332,12 +375,7 @@ static void playback_process(void *data) {
                         max = atomic_load_explicit(&a->process_ns_max, memory_order_relaxed);
                         if (dt > max)
                                 atomic_store_explicit(&a->process_ns_max, dt, memory_order_relaxed);
-                        {
-                                uint32_t bits;
-
-                                memcpy(&bits, &vad, sizeof(bits));
-                                atomic_store_explicit(&a->vad_bits, bits, memory_order_relaxed);
-                        }
+                        atomic_store_explicit(&a->vad_bits, float_bits(vad), memory_order_relaxed);
                 } else {
                         /* Passed through while an engine for this block size is
                          * built (start-up, or the graph's quantum changed). */
@@ -347,6 +385,7 @@ static void playback_process(void *data) {
                                 pw_loop_invoke(a->loop, do_request_rebuild, 0, NULL, 0, false, a);
                         }
                 }
+                level_update(a, &a->level_out_ms, &a->level_out_bits, block_mean_square(dst, ch, n), n);
         }
 
         for (unsigned c = 0; c < ch; c++) {
@@ -1024,11 +1063,21 @@ enum aic_error audio_gate(const Audio *a) {
 }
 
 float audio_vad(const Audio *a) {
-        uint32_t u = atomic_load_explicit(&((Audio *) a)->vad_bits, memory_order_relaxed);
-        float f;
+        if (!a->streaming)
+                return 0.0f;
+        return bits_float(atomic_load_explicit(&((Audio *) a)->vad_bits, memory_order_relaxed));
+}
 
-        memcpy(&f, &u, sizeof(f));
-        return f;
+static double level_db(const Audio *a, atomic_uint *published) {
+        double ms;
+
+        /* Nothing runs while nobody records: the last values are stale. */
+        if (!a->streaming)
+                return AUDIO_LEVEL_FLOOR_DB;
+        ms = bits_float(atomic_load_explicit(published, memory_order_relaxed));
+        if (!(ms > 0.0))
+                return AUDIO_LEVEL_FLOOR_DB;
+        return fmax(10.0 * log10(ms), AUDIO_LEVEL_FLOOR_DB);
 }
 
 void audio_get_metrics(const Audio *a, AudioMetrics *ret) {
@@ -1044,5 +1093,8 @@ void audio_get_metrics(const Audio *a, AudioMetrics *ret) {
                 .xruns = atomic_load(&m->xruns),
                 .rtf = total ? (double) atomic_load(&m->process_ns_total) * 1e-9 / ((double) total / rate) : 0.0,
                 .process_time_max_us = atomic_load(&m->process_ns_max) / 1000,
+                .input_level_db = level_db(a, &m->level_in_bits),
+                .output_level_db = level_db(a, &m->level_out_bits),
+                .vad = audio_vad(a),
         };
 }

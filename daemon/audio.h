@@ -30,6 +30,11 @@ typedef struct AudioMetrics {
         uint64_t xruns;
         double rtf;
         uint64_t process_time_max_us;
+        /* Recent values (about the last 100 ms) while the Clean Mic is
+         * recorded; -120 dBFS and 0 while it is idle. */
+        double input_level_db;  /* microphone, RMS over all channels, dBFS */
+        double output_level_db; /* Clean Mic, the same way */
+        double vad;             /* speech probability, 0..1 */
 } AudioMetrics;
 
 /* Called on the main loop whenever something visible changed (connection,

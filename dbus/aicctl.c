@@ -16,7 +16,7 @@ static const struct {
 } commands[] = {
         {"status", aicctl_status},   {"bypass", aicctl_bypass},   {"level", aicctl_level},
         {"input", aicctl_input},     {"license", aicctl_license}, {"token", aicctl_token},
-        {"metrics", aicctl_metrics}, {"enhance", aicctl_enhance},
+        {"metrics", aicctl_metrics}, {"monitor", aicctl_monitor}, {"enhance", aicctl_enhance},
 };
 
 static int help(void) {
@@ -34,6 +34,10 @@ static int help(void) {
                "  token mint [--endpoint URL]\n"
                "                           Mint a token from $AIC_SDK_LICENSE (backend-side helper)\n"
                "  metrics [--json]         Show seconds enhanced and bypassed, xruns, timings\n"
+               "  monitor [--once] [--json]\n"
+               "                           Live view: input and output level, attenuation, speech\n"
+               "                           probability, state, credential expiry (q quits); one\n"
+               "                           snapshot with --once, --json or when not on a terminal\n"
                "\n"
                "Offline (no daemon needed):\n"
                "  enhance IN.wav OUT.wav [--model PATH|ID] [--level L] [--bypass]\n"

@@ -17,6 +17,7 @@ enum {
 int aicctl_enhance(int argc, char **argv);
 int aicctl_status(int argc, char **argv);
 int aicctl_metrics(int argc, char **argv);
+int aicctl_monitor(int argc, char **argv);
 int aicctl_bypass(int argc, char **argv);
 int aicctl_level(int argc, char **argv);
 int aicctl_input(int argc, char **argv);

@@ -313,7 +313,11 @@ static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error 
             (r = append_entry(reply, "token.refreshes", "t", m->token_refreshes)) < 0 ||
             (r = append_entry(reply, "token.refresh_failures", "t", m->token_refresh_failures)) < 0 ||
             (r = append_entry(reply, "license.authorizations", "t", m->authorizations)) < 0 ||
-            (r = append_entry(reply, "license.authorization_failures", "t", m->authorization_failures)) < 0)
+            (r = append_entry(reply, "license.authorization_failures", "t", m->authorization_failures)) < 0 ||
+            /* Live readings for `aicctl monitor`, beyond CONTRACT.md's counters. */
+            (r = append_entry(reply, "processor.input_level_db", "d", am.input_level_db)) < 0 ||
+            (r = append_entry(reply, "processor.output_level_db", "d", am.output_level_db)) < 0 ||
+            (r = append_entry(reply, "processor.vad", "d", am.vad)) < 0)
                 return r;
         r = sd_bus_message_close_container(reply);
         if (r < 0)

@@ -15,7 +15,7 @@ libkissfft-dev libspeexdsp-dev libsndfile1-dev zlib1g-dev libcjson-dev
 libcmocka-dev
 libpipewire-0.3-dev libspa-0.2-dev libsystemd-dev libcurl4-openssl-dev libssl-dev
 pipewire pipewire-bin wireplumber pipewire-pulse pulseaudio-utils dbus
-python3 python3-numpy python3-scipy python3-soundfile python3-torch libopenblas0-openmp
+python3 python3-numpy python3-scipy python3-soundfile python3-matplotlib python3-torch libopenblas0-openmp
 python3-cryptography python3-gi gir1.2-glib-2.0
 ffmpeg sox espeak-ng valgrind tmux procps bc
 libwebrtc-audio-processing-dev
