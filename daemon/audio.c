@@ -50,6 +50,8 @@ typedef struct Engine {
         size_t frames;
         bool variable;
         size_t delay;
+        size_t hop;             /* the model's hop at the stream's rate */
+        bool asked_for_fixed;   /* data thread only */
 } Engine;
 
 typedef struct NodeInfo {
@@ -161,6 +163,8 @@ static int engine_new(Audio *a, size_t frames, bool variable, Engine **ret) {
                 return -ENOMEM;
         e->frames = frames;
         e->variable = variable;
+        e->hop = 480;
+        aic_model_get_optimal_num_frames(a->model, a->rate, &e->hop);
         r = aic_processor_create(&e->processor, a->model, a->credential);
         if (r == AIC_ERROR_SUCCESS)
                 r = aic_processor_initialize(e->processor, a->rate, (uint16_t) a->channels, frames, variable);
@@ -376,6 +380,14 @@ static void playback_process(void *data) {
                         if (dt > max)
                                 atomic_store_explicit(&a->process_ns_max, dt, memory_order_relaxed);
                         atomic_store_explicit(&a->vad_bits, float_bits(vad), memory_order_relaxed);
+                        /* Blocks of whole hops need no framing delay at all:
+                         * ask once for an engine fixed to this size. */
+                        if (e->variable && !e->asked_for_fixed && n % e->hop == 0 &&
+                            !atomic_exchange_explicit(&a->rebuild_requested, true, memory_order_acq_rel)) {
+                                e->asked_for_fixed = true;
+                                atomic_store_explicit(&a->wanted_frames, n, memory_order_relaxed);
+                                pw_loop_invoke(a->loop, do_request_rebuild, 0, NULL, 0, false, a);
+                        }
                 } else {
                         /* Passed through while an engine for this block size is
                          * built (start-up, or the graph's quantum changed). */
@@ -442,11 +454,17 @@ static int do_request_rebuild(struct spa_loop *loop, bool async, uint32_t seq, c
         else
                 a->quick_rebuilds = 0;
         a->last_rebuild_usec = now;
-        variable = a->quick_rebuilds >= 2 || frames > AUDIO_MAX_FRAMES;
-        if (variable)
-                log_info("Block size keeps changing, switching to variable block sizes");
-        else
-                log_debug("Graph block size is now %zu frames", frames);
+        /* A fixed engine only where it saves latency: blocks of whole hops
+         * need no framing buffer; for any other size the variable engine
+         * costs less than a millisecond more and takes every block size as
+         * it comes, so a short or changed block never forces a rebuild. */
+        variable = a->quick_rebuilds >= 2 || frames > AUDIO_MAX_FRAMES || !a->engine_published ||
+                   frames % a->engine_published->hop != 0;
+        log_debug("Graph block size %zu frames: %s engine", frames, variable ? "variable-size" : "fixed-size");
+        if (variable && a->engine_published && a->engine_published->variable) {
+                atomic_store(&a->rebuild_requested, false);
+                return 0;
+        }
         if (engines_publish(a, variable ? AUDIO_MAX_FRAMES : frames, variable) < 0)
                 log_warning("Failed to rebuild the engine, audio passes through unprocessed");
         atomic_store(&a->rebuild_requested, false);
@@ -772,9 +790,9 @@ static int connect_streams(Audio *a) {
                               params, 1);
         if (r < 0)
                 return r;
-        /* An engine for one hop per block; replaced once the graph's real
-         * block size is seen. */
-        return engines_publish(a, hop_frames, false);
+        /* An engine for any block size; replaced by a fixed one only when
+         * the graph's blocks turn out to be whole hops. */
+        return engines_publish(a, AUDIO_MAX_FRAMES, true);
 }
 
 static int try_connect(Audio *a) {
