@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 PKGS="
-build-essential cmake pkg-config clang
+build-essential cmake pkg-config clang libclang-rt-14-dev
 libxnnpack-dev libpthreadpool-dev
 libkissfft-dev libspeexdsp-dev libsndfile1-dev zlib1g-dev libcjson-dev
 libcmocka-dev

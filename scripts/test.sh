@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every test on a fresh Debian 12 machine: installs the packages, builds
 # with warnings as errors, runs the CTest suite, then the same suite again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then the fuzzers,
+# valgrind and the unit checks.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,3 +18,14 @@ if [ -z "${AICD_SKIP_SANITIZE:-}" ]; then
         cmake --build build-asan -j"$jobs"
         ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE nosan
 fi
+
+# Every parser of outside input under libFuzzer for a bounded time, the unit
+# tests under valgrind memcheck, and the user unit's verification and
+# security rating.
+if [ -z "${AICD_SKIP_FUZZ:-}" ]; then
+        CC=clang cmake -S . -B build-fuzz -DAICD_WERROR=ON -DAICD_FUZZ=ON -DBUILD_TESTING=OFF
+        cmake --build build-fuzz -j"$jobs" --target fuzz
+        tests/fuzz/run.sh build-fuzz 20
+fi
+tests/valgrind.sh build
+tests/unit-security.sh build
