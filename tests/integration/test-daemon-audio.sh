@@ -9,7 +9,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/daemon-common.sh"
 
-QUANTUM=256
+QUANTUM=${AICD_TEST_QUANTUM:-256}
 PW_ENV_QUANTUM=$QUANTUM
 pw_env_start --mic fake_mic
 dm_start
