@@ -6,6 +6,7 @@
  */
 #include <kiss_fftr.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,18 +158,51 @@ float dsp_process(Dsp *d, const float *const *in, float *const *out, float level
         const float *y;
         float vad = 0.0f, inv_ch = 1.0f / (float) d->n_channels, scale = 1.0f / (float) n;
 
-        /* Analysis. */
-        memset(d->power, 0, d->n_bins * sizeof(float));
+        /* Digital silence in the whole analysis window: nothing to enhance,
+         * and the network starts afresh when sound begins, as it does at the
+         * start of every training example (a muted or just-opened microphone
+         * must not leave it in a state it never saw). */
+        bool silent = true, onset = true;
+
         for (unsigned c = 0; c < d->n_channels; c++) {
                 DspChannel *ch = &d->ch[c];
 
                 memmove(ch->hist, ch->hist + hop, (n - hop) * sizeof(float));
                 memcpy(ch->hist + (n - hop), in[c], hop * sizeof(float));
+                for (unsigned i = 0; onset && i < n - hop; i++)
+                        onset = ch->hist[i] == 0.0f;
+                for (unsigned i = n - hop; silent && i < n; i++)
+                        silent = ch->hist[i] == 0.0f;
+        }
+        silent = silent && onset;
+        if (silent) {
+                nn_reset(d->nn);
+                for (unsigned c = 0; c < d->n_channels; c++) {
+                        memcpy(out[c], d->ch[c].ola, hop * sizeof(float));
+                        memset(d->ch[c].ola, 0, hop * sizeof(float));
+                }
+                return 0.0f;
+        }
+
+        /* Analysis. */
+        memset(d->power, 0, d->n_bins * sizeof(float));
+        for (unsigned c = 0; c < d->n_channels; c++) {
+                DspChannel *ch = &d->ch[c];
+
                 for (unsigned i = 0; i < n; i++)
                         d->frame[i] = ch->hist[i] * d->window[i];
                 kiss_fftr(d->fwd, d->frame, ch->spec);
                 for (unsigned j = 0; j < d->n_bins; j++)
                         d->power[j] += (ch->spec[j].r * ch->spec[j].r + ch->spec[j].i * ch->spec[j].i) * inv_ch;
+        }
+
+        if (onset) {
+                /* Sound begins in the newest hop only: passed as it is; the
+                 * network first sees the next frame, from a fresh state. */
+                nn_reset(d->nn);
+                for (unsigned j = 0; j < d->n_bins; j++)
+                        d->gains[j] = 1.0f;
+                goto synthesis;
         }
 
         /* Features. */
@@ -193,6 +227,7 @@ float dsp_process(Dsp *d, const float *const *in, float *const *out, float level
                 for (unsigned j = 0; j < d->n_bins; j++)
                         d->gains[j] = level <= 0.0f ? 1.0f : powf(MAX(d->gains[j], 1e-5f), level);
 
+synthesis:
         /* Synthesis. */
         for (unsigned c = 0; c < d->n_channels; c++) {
                 DspChannel *ch = &d->ch[c];

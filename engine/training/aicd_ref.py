@@ -126,7 +126,25 @@ class Stream:
         """x[ch, hop] in, y[ch, hop] out; returns (y, vad or None, gains per bin)."""
         hop, N, NB, F = self.hop, self.N, len(self.edges), self.F
         self.hist = np.concatenate([self.hist[:, hop:], x], axis=1)
+        if not self.hist.any():
+            # Digital silence in the whole window: the network starts afresh
+            # when sound begins; the output is the previous frame's tail.
+            self.net.reset()
+            res = self.ola.copy()
+            self.ola[:] = 0.0
+            vad = 0.0 if self.outs.get("vad", -1) >= 0 else None
+            return res, vad, np.ones(self.K)
         X = np.fft.rfft(self.win * self.hist, axis=1)
+        if not self.hist[:, :N - hop].any():
+            # Sound begins in the newest hop only: passed with unit gains; the
+            # network first sees the next frame, from a fresh state.
+            self.net.reset()
+            g = np.ones(self.K)
+            y = np.fft.irfft(g * X, n=N, axis=1) * self.win
+            res = y[:, :hop] + self.ola
+            self.ola = y[:, hop:].copy()
+            vad = 0.0 if self.outs.get("vad", -1) >= 0 else None
+            return res, vad, g
         P = (X.real ** 2 + X.imag ** 2).mean(axis=0)
         E = band_energies(P, self.edges, self.tri)
         feat = np.concatenate([np.log10(E + self.eps), np.log10(P[:F] + self.eps)])
