@@ -101,10 +101,15 @@ class BandGRU(nn.Module):
         """x[B, n] -> (y[B, n] delayed by hop, vad[B, T], gains[B, T, K], X)."""
         X = self.stft(x)
         feat, _ = self.features(X)
-        out, _ = self.network(feat)
+        # As in the engine (MODEL-FORMAT.md step 1): the first frame holds
+        # sound only in its newest hop, so it passes with unit gains and the
+        # network starts, from zero state, on the second frame.
+        out, _ = self.network(feat[:, 1:])
         g = self.gains(out, level)
+        g = torch.cat([torch.ones_like(g[:, :1]), g], dim=1)
+        vad = torch.cat([torch.zeros_like(out[:, :1, self.NB]), out[..., self.NB]], dim=1)
         y = self.synth(X * g, x.shape[-1])
-        return y, out[..., self.NB], g, X
+        return y, vad, g, X
 
     # -- export --------------------------------------------------------------------
     def to_aicm(self, model_id="aicd-dn48-v1", description=""):
