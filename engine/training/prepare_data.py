@@ -34,6 +34,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SR = 48000
 
 
+# Files in the speech packages that are not speech: the Asterisk sets carry
+# silence files and a few sound effects, the Hedgewars voice packs coughs,
+# moans, laughs and grunts. Kept out of every split (the quality benchmark's
+# test set applies the same rule).
+NOT_SPEECH = re.compile(r"/silence/|/(beep|beeperr|confbridge-join|confbridge-leave)\.(g722|wav|gsm|ulaw)$"
+                        r"|/voices/[^/]+/(Laugh|Ooff\d|Ow\d|Ouch|Jump\d|Firepunch\d|Hmm|PoisonCough|PoisonMoan)")
+
+
 def data_dir():
     return os.environ.get("AICD_DATA_DIR", os.path.expanduser("~/.cache/aicd/data"))
 
@@ -312,7 +320,8 @@ def main():
         noise = [s for s in NOISE if not (a.no_0ad and "0ad-data" in s["packages"])]
         fetch(sorted({p for s in speech + noise for p in s["packages"]}), dd)
         for src in speech:
-            files = [r for p in src["packages"] for r in list_files(p, dd, src["match"])]
+            files = [r for p in src["packages"] for r in list_files(p, dd, src["match"])
+                     if not NOT_SPEECH.search(r)]
             units = sorted({src["unit"](r) for r in files})
             split = assign_units(src, units)
             for r in files:
