@@ -17,6 +17,7 @@ static const struct {
         {"status", aicctl_status},   {"bypass", aicctl_bypass},   {"level", aicctl_level},
         {"input", aicctl_input},     {"license", aicctl_license}, {"token", aicctl_token},
         {"metrics", aicctl_metrics}, {"monitor", aicctl_monitor}, {"enhance", aicctl_enhance},
+        {"models", aicctl_models},
 };
 
 static int help(void) {
@@ -42,6 +43,8 @@ static int help(void) {
                "Offline (no daemon needed):\n"
                "  enhance IN.wav OUT.wav [--model PATH|ID] [--level L] [--bypass]\n"
                "                           Enhance a sound file\n"
+               "  models list              Models in the manifest, and which are installed\n"
+               "  models download ID       Download, verify and install a model\n"
                "\n"
                "Secrets are never taken on the command line. --json prints one JSON object;\n"
                "status keys: state, model, sample_rate, latency_usec, credential_kind,\n"

@@ -15,6 +15,7 @@ enum {
 
 /* Each command gets its own argv: argv[0] is the command's name. */
 int aicctl_enhance(int argc, char **argv);
+int aicctl_models(int argc, char **argv);
 int aicctl_status(int argc, char **argv);
 int aicctl_metrics(int argc, char **argv);
 int aicctl_monitor(int argc, char **argv);
