@@ -29,3 +29,7 @@ if [ -z "${AICD_SKIP_FUZZ:-}" ]; then
 fi
 tests/valgrind.sh build
 tests/unit-security.sh build
+# The Debian package: built, installed, smoke-tested, removed (needs root).
+if [ "$(id -u)" = 0 ]; then
+        tests/test-deb.sh
+fi
