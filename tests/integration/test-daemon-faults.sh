@@ -9,7 +9,9 @@ set -u
 
 pw_env_start --mic fake_mic
 D=$PW_ENV_DIR
-make_test_wav "$D/tone.wav" 1
+# Speech well above its noise: what comes out of the Clean Mic still
+# correlates clearly with it (a steady tone would be suppressed as noise).
+"$IT_PYTHON" "$DM_ROOT/scripts/make-sample.py" "$D/tone.wav" "$D/tone-clean.wav" --snr 15
 
 flows() {
     local out=$D/flow-$RANDOM.wav
@@ -18,7 +20,7 @@ flows() {
     play_wait
     sleep 0.3
     record_stop
-    audio_py delay "$D/tone.wav" "$out" --min-corr 0.5 >/dev/null
+    audio_py delay "$D/tone.wav" "$out" --min-corr 0.3 >/dev/null
 }
 
 # --- a corrupt config and a corrupt model -----------------------------------
