@@ -96,6 +96,14 @@ struct Audio {
         _Atomic(Engine *) engine_next;
         _Atomic(Engine *) engine_retired;
         Engine *engine_published; /* main thread's view of the newest engine */
+        /* A model or credential switch: the outgoing engine keeps playing
+         * until the new one has a full delay of real output, then a short
+         * crossfade hands over (data thread only). */
+        Engine *engine_old;
+        Engine *retire_later;
+        size_t warm;
+        size_t xfade_len;
+        float *scratch[AUDIO_MAX_CHANNELS];
         atomic_size_t wanted_frames;
         atomic_bool rebuild_requested;
         uint64_t last_rebuild_usec;
@@ -225,7 +233,11 @@ static void engines_free_all(Audio *a) {
                 engine_free(retired);
         if (a->engine && a->engine != next && a->engine != retired)
                 engine_free(a->engine);
-        a->engine = NULL;
+        if (a->engine_old && a->engine_old != retired && a->engine_old != next && a->engine_old != a->engine)
+                engine_free(a->engine_old);
+        if (a->retire_later && a->retire_later != retired && a->retire_later != a->engine_old)
+                engine_free(a->retire_later);
+        a->engine = a->engine_old = a->retire_later = NULL;
         a->engine_published = NULL;
 }
 
@@ -291,6 +303,21 @@ static void account(Audio *a, enum aic_error r, bool bypass, size_t n) {
         atomic_store_explicit(&a->gate, (int) r, memory_order_relaxed);
 }
 
+/* Hands an engine back to the main thread for freeing (data thread). */
+static void engine_retire(Audio *a, Engine *e) {
+        Engine *expected = NULL;
+
+        if (!e)
+                return;
+        if (!atomic_compare_exchange_strong_explicit(&a->engine_retired, &expected, e, memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+                /* The slot is still full: try again next cycle. */
+                a->retire_later = e;
+                return;
+        }
+        pw_loop_invoke(a->loop, do_request_rebuild, 1, NULL, 0, false, a);
+}
+
 static void playback_process(void *data) {
         Audio *a = data;
         struct pw_buffer *in, *out;
@@ -300,15 +327,30 @@ static void playback_process(void *data) {
         size_t n = SIZE_MAX;
         unsigned ch = a->channels;
 
-        next = atomic_exchange_explicit(&a->engine_next, NULL, memory_order_acq_rel);
+        if (a->retire_later && !a->engine_old) {
+                Engine *e = a->retire_later;
+
+                a->retire_later = NULL;
+                engine_retire(a, e);
+        }
+        if (!a->retire_later)
+                next = atomic_exchange_explicit(&a->engine_next, NULL, memory_order_acq_rel);
+        else
+                next = NULL;
         if (next) {
                 Engine *old = a->engine;
 
-                a->engine = next;
-                if (old) {
-                        atomic_store_explicit(&a->engine_retired, old, memory_order_release);
-                        pw_loop_invoke(a->loop, do_request_rebuild, 1, NULL, 0, false, a);
+                if (a->engine_old) {
+                        /* A switch during a switch: the oldest goes at once. */
+                        engine_retire(a, a->engine_old);
+                        a->engine_old = NULL;
                 }
+                if (old && old->delay == next->delay && a->scratch[0] && !a->retire_later) {
+                        a->engine_old = old;
+                        a->warm = 0;
+                } else if (old)
+                        engine_retire(a, old);
+                a->engine = next;
         }
 
         capture = atomic_load_explicit(&a->capture_rt, memory_order_acquire);
@@ -370,7 +412,36 @@ static void playback_process(void *data) {
                         float bypass = 0.0f, vad = 0.0f;
                         enum aic_error r;
 
+                        Engine *o = a->engine_old;
+                        bool fading = o && (o->variable ? n <= o->frames : n == o->frames);
+
+                        if (o && !fading) {
+                                engine_retire(a, o);
+                                a->engine_old = NULL;
+                        }
+                        if (fading)
+                                for (unsigned c = 0; c < ch; c++)
+                                        memcpy(a->scratch[c], dst[c], n * sizeof(float));
                         r = aic_processor_process_planar(e->processor, dst, (uint16_t) ch, n);
+                        if (fading) {
+                                aic_processor_process_planar(o->processor, a->scratch, (uint16_t) ch, n);
+                                for (unsigned c = 0; c < ch; c++)
+                                        for (size_t i = 0; i < n; i++) {
+                                                size_t g = a->warm + i;
+                                                float w = g < e->delay ? 0.0f
+                                                          : g >= e->delay + a->xfade_len
+                                                                  ? 1.0f
+                                                                  : (float) (g - e->delay) / (float) a->xfade_len;
+
+                                                /* Exact where both engines agree (bypass). */
+                                                dst[c][i] = a->scratch[c][i] + w * (dst[c][i] - a->scratch[c][i]);
+                                        }
+                                a->warm += n;
+                                if (a->warm >= e->delay + a->xfade_len) {
+                                        engine_retire(a, o);
+                                        a->engine_old = NULL;
+                                }
+                        }
                         dt = now_ns() - t0;
                         aic_processor_context_get_parameter(e->context, AIC_PARAMETER_BYPASS, &bypass);
                         aic_processor_context_get_vad_probability(e->context, &vad);
@@ -876,6 +947,14 @@ int audio_new(sd_event *event, const AudioSettings *settings, const AicModel *mo
                 return -ENOMEM;
         }
         a->model = model;
+        a->xfade_len = a->rate / 100; /* 10 ms */
+        for (unsigned c = 0; c < a->channels && c < AUDIO_MAX_CHANNELS; c++) {
+                a->scratch[c] = calloc(AUDIO_MAX_FRAMES, sizeof(float));
+                if (!a->scratch[c]) {
+                        audio_free(a);
+                        return -ENOMEM;
+                }
+        }
         if (credential) {
                 a->credential = strdup(credential);
                 if (!a->credential) {
@@ -924,6 +1003,8 @@ Audio *audio_free(Audio *a) {
                 pw_loop_destroy(a->loop);
         }
         secret_free(a->credential);
+        for (unsigned c = 0; c < AUDIO_MAX_CHANNELS; c++)
+                free(a->scratch[c]);
         free(a->target);
         sd_event_unref(a->event);
         free(a);
