@@ -1181,13 +1181,20 @@ static double level_db(const Audio *a, atomic_uint *published) {
 
 void audio_get_metrics(const Audio *a, AudioMetrics *ret) {
         Audio *m = (Audio *) a;
-        uint64_t total = atomic_load(&m->frames_total);
         double rate = (double) a->rate;
+        /* One consistent snapshot while the audio thread counts on: the
+         * total is the sum of its parts, and the disallowed frames (counted
+         * after the bypassed ones) are read first, so they never exceed the
+         * bypassed ones. */
+        uint64_t disallowed = atomic_load(&m->frames_disallowed);
+        uint64_t enhanced = atomic_load(&m->frames_enhanced);
+        uint64_t bypassed = atomic_load(&m->frames_bypassed);
+        uint64_t total = enhanced + bypassed;
 
         *ret = (AudioMetrics) {
-                .processed_s = (double) atomic_load(&m->frames_enhanced) / rate,
-                .bypassed_s = (double) atomic_load(&m->frames_bypassed) / rate,
-                .disallowed_s = (double) atomic_load(&m->frames_disallowed) / rate,
+                .processed_s = (double) enhanced / rate,
+                .bypassed_s = (double) bypassed / rate,
+                .disallowed_s = (double) disallowed / rate,
                 .frames = total,
                 .xruns = atomic_load(&m->xruns),
                 .rtf = total ? (double) atomic_load(&m->process_ns_total) * 1e-9 / ((double) total / rate) : 0.0,
