@@ -16,14 +16,32 @@ DESTDIR=$stage cmake --install "$build" >/dev/null
 
 version=$(sed -n 's/^project(aicd VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 arch=$(dpkg --print-architecture)
-# Runtime dependencies from the libraries the binaries actually link.
-deps=$(for f in "$build"/daemon/aicd "$build"/dbus/aicctl "$build"/engine/libaicengine.so.0; do ldd "$f"; done 2>/dev/null |
-        awk '/=> \// { print $3 }' | sort -u | while read -r lib; do
-                dpkg -S "$(readlink -f "$lib")" </dev/null 2>/dev/null ||
-                        dpkg -S "$lib" </dev/null 2>/dev/null
-        done | cut -d: -f1 |
-        sort -u | grep -v -e '^aicd$' -e '^libc6$' | paste -sd, | sed 's/,/, /g')
-deps="$deps, libc6"
+# Runtime dependencies: the packages that own the libraries the binaries
+# link directly (DT_NEEDED), found through the dynamic linker's paths.  Lines
+# dpkg prints for diversions ("diversion by X from: ...") and anything that is
+# not a package name are dropped, so Depends stays well formed.
+needed=$(for f in "$build"/daemon/aicd "$build"/dbus/aicctl "$build"/engine/libaicengine.so.0; do
+        objdump -p "$f" | awk '$1 == "NEEDED" { print $2 }'
+done | sort -u | grep -v '^libaicengine\.so')
+pkgs=$(for soname in $needed; do
+        lib=$(ldd "$build"/daemon/aicd "$build"/dbus/aicctl "$build"/engine/libaicengine.so.0 2>/dev/null |
+                awk -v n="$soname" '$1 == n && $3 ~ /^\// { print $3; exit }')
+        found=
+        if [ -n "$lib" ]; then
+                real=$(readlink -f "$lib")
+                for path in "$lib" "$real" "/usr${lib#/usr}" "${lib#/usr}" "${real#/usr}"; do
+                        found=$(dpkg-query -S "$path" 2>/dev/null | grep -v '^diversion ' |
+                                sed -n 's/^\([^ :]*\)\(:[a-z0-9]*\)\{0,1\}\(, [^:]*\)\{0,1\}: .*/\1/p' | head -n1)
+                        [ -n "$found" ] && break
+                done
+        fi
+        if [ -z "$found" ]; then
+                echo "build-deb: warning: no package owns $soname; left out of Depends" >&2
+                continue
+        fi
+        echo "$found"
+done | grep -E '^[a-z0-9][a-z0-9+.-]+$' | sort -u | grep -v -e '^aicd$' -e '^libc6$')
+deps=$(printf '%s\n' $pkgs libc6 | paste -sd, | sed 's/,/, /g')
 size=$(du -sk "$stage" | cut -f1)
 
 mkdir -p "$stage/DEBIAN" "$out"
