@@ -207,8 +207,9 @@ def hum(rng, n):
 
 
 class Mixer:
-    def __init__(self, corpus, seconds=4.0, seed=0, clean_prob=0.08, snr=(-5.0, 25.0)):
+    def __init__(self, corpus, seconds=4.0, seed=0, clean_prob=0.08, snr=(-5.0, 25.0), onsets=0.0):
         self.c = corpus
+        self.onsets = onsets
         self.n = int(seconds * SR) // 480 * 480
         self.seed = seed
         self.clean_prob = clean_prob
@@ -310,6 +311,19 @@ class Mixer:
             noise *= s_level / db(snr)
         # microphone self-noise floor, far below speech
         floor = rng.standard_normal(n) * s_level * db(rng.uniform(-75, -50))
+        if self.onsets > 0:
+            # Starts and changes a live microphone has: digital silence before the stream
+            # starts (a muted or just-opened device), and noise that begins mid-clip (a fan
+            # switched on, music started). A separate generator keeps every other draw, and so
+            # the validation set, the same as without these.
+            r2 = np.random.default_rng([self.seed, i, 7])
+            if r2.random() < self.onsets:
+                k = int(r2.uniform(0.05, 0.6) * SR)
+                noise[:k], floor[:k], s[:k], target[:k], m[:k] = 0, 0, 0, 0, 0
+            elif r2.random() < self.onsets and info["noise"] != "none":
+                k = int(r2.uniform(0.3, 0.7) * n)
+                ramp = np.clip((np.arange(n) - k) / (0.02 * SR), 0, 1)
+                noise = noise * ramp
         x = s + noise + floor
         # overall level
         g = db(rng.uniform(-42, -15)) / max(s_level, 1e-8)

@@ -258,8 +258,11 @@ def noise_split(rel):
 
 
 def process_one(job):
-    kind, dd, rel, meta = job
+    kind, dd, rel, meta, known = job
     out = os.path.join(dd, "audio", rel + ".npy")
+    if known and os.path.exists(out):  # decoded by an earlier run: keep its measurements
+        return dict(meta, path=known["path"], seconds=known["seconds"], orig_rate=known["orig_rate"],
+                    bandwidth=known["bandwidth"])
     x, sr = decode(os.path.join(dd, "pkg", rel))
     if kind == "speech":
         x = trim(x)
@@ -320,10 +323,11 @@ def main():
         noise = [s for s in NOISE if not (a.no_0ad and "0ad-data" in s["packages"])]
         fetch(sorted({p for s in speech + noise for p in s["packages"]}), dd)
         for src in speech:
-            files = [r for p in src["packages"] for r in list_files(p, dd, src["match"])
-                     if not NOT_SPEECH.search(r)]
-            units = sorted({src["unit"](r) for r in files})
-            split = assign_units(src, units)
+            listed = [r for p in src["packages"] for r in list_files(p, dd, src["match"])]
+            # Units are assigned from every listed file, before the non-speech filter, so
+            # the filter never moves a speaker from one split to another.
+            split = assign_units(src, sorted({src["unit"](r) for r in listed}))
+            files = [r for r in listed if not NOT_SPEECH.search(r)]
             for r in files:
                 u = src["unit"](r)
                 jobs.append(("speech", dd, r, dict(kind="speech", source=src["name"], unit=u,
@@ -345,7 +349,17 @@ def main():
         jobs.append(("speech", dd, r, dict(kind="speech", source="espeak-ng", unit=u, split=split[u],
                                            licence="synthetic (espeak-ng, GPL-3+ program output)")))
 
-    print(f"decoding {len(jobs)} files", flush=True)
+    # An earlier manifest's measurements are reused for files already decoded, so rerunning
+    # the recipe (new filters, new splits) takes seconds instead of decoding everything again.
+    known = {}
+    try:
+        with open(os.path.join(dd, "manifest.json")) as f:
+            for e in json.load(f)["clips"]:
+                known[e["path"]] = e
+    except (OSError, ValueError, KeyError, TypeError):
+        known = {}
+    jobs = [(k, d, r, m, known.get(os.path.join("audio", r + ".npy"))) for k, d, r, m in jobs]
+    print(f"decoding {sum(1 for j in jobs if not j[4])} of {len(jobs)} files", flush=True)
     done = 0
     with ProcessPoolExecutor(a.jobs) as ex:
         for e in ex.map(process_one, jobs, chunksize=16):

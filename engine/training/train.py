@@ -3,7 +3,8 @@
 
 State lives in the train directory (${AICD_TRAIN_DIR:-~/.cache/aicd/train}/<run>):
     last.pt      checkpoint, written every --ckpt-minutes and on SIGTERM/SIGINT
-    best.pt      the checkpoint with the best validation SI-SDR improvement so far
+    best.pt      the checkpoint with the best validation score so far (SI-SDR improvement,
+                 less a heavy penalty for ESTOI lost at 20 dB SNR)
     val.tsv      one line per validation: step, minutes, SI-SDRi, clean SI-SDR, VAD accuracy
 Running the same command again continues from last.pt with the same data sequence.
 
@@ -34,6 +35,10 @@ sys.path.insert(0, HERE)
 import data  # noqa: E402
 from model import DEFAULT_CONFIG, BandGRU, count_params, macs_per_frame  # noqa: E402
 
+# The project's validated ESTOI (tests/bench/quality/metrics.py) scores validation at 20 dB.
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "bench", "quality"))
+import metrics as qmetrics  # noqa: E402
+
 SMOKE_CONFIG = dict(DEFAULT_CONFIG, bands=16, min_band_width=1, fine_bins=8, dense=32, gru=[32])
 
 
@@ -55,24 +60,30 @@ def si_sdr(est, ref, eps=1e-8):
     return 10 * torch.log10((t * t).sum(-1) + eps) - 10 * torch.log10(((est - t) ** 2).sum(-1) + eps)
 
 
-def spec_loss(g, X, S, scale):
+def spec_loss(g, X, S, scale, preserve=0.0):
     """Compressed (^0.3) magnitude distance in the model's own STFT domain.
 
     The gains are real, so |g X| = g |X| and no STFT of the output is needed. Each example is
     normalised by the target's level so quiet examples count as much as loud ones."""
     mx = (X.abs() * scale).detach()
     ms = (S.abs() * scale).detach()
-    return Fn.mse_loss((g * mx + 1e-6) ** 0.3, (ms + 1e-6) ** 0.3)
+    out, ref = (g * mx + 1e-6) ** 0.3, (ms + 1e-6) ** 0.3
+    loss = Fn.mse_loss(out, ref)
+    if preserve > 0:
+        # Removing speech costs more than leaving noise: the extra term only sees bins the
+        # output takes below the target, which keeps voices whole at high SNR.
+        loss = loss + preserve * Fn.relu(ref - out).pow(2).mean()
+    return loss
 
 
-def losses(net, noisy, clean, vad_t):
+def losses(net, noisy, clean, vad_t, preserve=0.0):
     y, vad, g, X = net(noisy)
     with torch.no_grad():
         S = net.stft(clean)
         scale = 1.0 / (clean.pow(2).mean(-1).sqrt() + 1e-5)[:, None, None]
     hop = net.hop
     sdr = si_sdr(y[:, hop:], clean[:, :-hop])
-    ls = spec_loss(g, X, S, scale)
+    ls = spec_loss(g, X, S, scale, preserve)
     lv = Fn.binary_cross_entropy(vad.clamp(1e-6, 1 - 1e-6), vad_t)
     total = ls + 0.02 * (-sdr.clamp(max=40).mean()) + 0.1 * lv
     return total, dict(spec=float(ls), sisdr=float(sdr.mean()), vad=float(lv))
@@ -112,7 +123,7 @@ def validation_set(corpus, seconds, count, seed=1234):
 def evaluate(net, vset, batch=16):
     net.eval()
     hop = net.hop
-    imp, clean_sdr, vad_acc, by = [], [], [], {}
+    imp, clean_sdr, vad_acc, by, est20 = [], [], [], {}, []
     for k in range(0, len(vset), batch):
         chunk = vset[k:k + batch]
         x = torch.from_numpy(np.stack([c[0] for c in chunk]))
@@ -129,10 +140,15 @@ def evaluate(net, vset, batch=16):
             else:
                 d = float(out[j] - inp[j])
                 imp.append(d)
+                if c[3].get("snr", 0) >= 20:
+                    ref = c[1][:-hop]
+                    est20.append(qmetrics.estoi(ref, y[j, hop:].numpy(), 48000) -
+                                 qmetrics.estoi(ref, c[0][:-hop], 48000))
                 by.setdefault(c[3]["noise"], []).append(d)
     net.train()
     return dict(sisdri=float(np.mean(imp)), clean_sisdr=float(np.mean(clean_sdr)) if clean_sdr else
                 float("nan"), vad_acc=float(np.mean(vad_acc)),
+                estoi20=float(np.mean(est20)) if est20 else 0.0,
                 by_noise={k: round(float(np.mean(v)), 2) for k, v in sorted(by.items())})
 
 
@@ -148,6 +164,12 @@ def feature_stats(net, mixer, count=64):
 
 
 # -- checkpoints ------------------------------------------------------------------------
+def selection_score(r):
+    """What best.pt maximises: SI-SDR improvement, with any ESTOI lost at 20 dB SNR (where
+    the voice must come out at least as intelligible as it went in) weighing heavily."""
+    return r["sisdri"] + 40.0 * min(0.0, r.get("estoi20", 0.0))
+
+
 def save(path, net, opt, step, extra):
     tmp = path + ".tmp"
     torch.save(dict(model=net.state_dict(), opt=opt.state_dict(), step=step, config=net.cfg,
@@ -192,6 +214,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", help="JSON overrides of the model configuration")
     ap.add_argument("--export", help="export best.pt here when training ends")
+    ap.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
+    ap.add_argument("--preserve", type=float, default=1.0,
+                    help="weight of the extra loss on speech the output removes")
+    ap.add_argument("--onsets", type=float, default=0.15,
+                    help="share of examples with digital silence first or noise starting mid-clip")
     a = ap.parse_args()
 
     t_start = time.time()
@@ -219,7 +246,7 @@ def main():
     val_c = data.Corpus(ddir, "val")
     for line in train_c.describe():
         log(f"train {line}")
-    mixer = data.Mixer(train_c, seconds=a.seconds, seed=a.seed)
+    mixer = data.Mixer(train_c, seconds=a.seconds, seed=a.seed, onsets=a.onsets)
 
     net = BandGRU(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
@@ -235,7 +262,14 @@ def main():
         step, best = ck["step"], ck.get("best", best)
         minutes_before = ck.get("minutes", 0.0)
         run_start = ck.get("run_start", run_start)
-        log(f"resumed from {last} at step {step}, best SI-SDRi {best:.2f} dB")
+        log(f"resumed from {last} at step {step}, best score {best:.2f}")
+    elif a.init:
+        ck = torch.load(a.init, map_location="cpu")
+        net = BandGRU(ck["config"])
+        net.load_state_dict(ck["model"])
+        opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
+        minutes_before = ck.get("minutes", 0.0)
+        log(f"starting from {a.init} (step {ck['step']}, {minutes_before:.0f} minutes trained)")
     else:
         mean, std = feature_stats(net, mixer, 16 if a.smoke else 96)
         net.in_mean.copy_(mean)
@@ -270,16 +304,17 @@ def main():
         nonlocal best
         r = evaluate(net, vset)
         line = (f"{step}\t{minutes():.1f}\t{r['sisdri']:.3f}\t{r['clean_sisdr']:.2f}\t"
-                f"{r['vad_acc']:.3f}\t{json.dumps(r['by_noise'])}\n")
+                f"{r['vad_acc']:.3f}\t{r['estoi20']:.4f}\t{json.dumps(r['by_noise'])}\n")
         new = not os.path.exists(os.path.join(rdir, "val.tsv"))
         with open(os.path.join(rdir, "val.tsv"), "a") as f:
             if new:
-                f.write("step\tminutes\tsisdri_db\tclean_sisdr_db\tvad_acc\tby_noise\n")
+                f.write("step\tminutes\tsisdri_db\tclean_sisdr_db\tvad_acc\testoi20_delta\tby_noise\n")
             f.write(line)
         log(f"validation step {step}: SI-SDRi {r['sisdri']:.2f} dB, clean {r['clean_sisdr']:.1f} dB, "
-            f"VAD acc {r['vad_acc']:.3f}, by noise {r['by_noise']}")
-        if r["sisdri"] > best:
-            best = r["sisdri"]
+            f"VAD acc {r['vad_acc']:.3f}, ESTOI change at 20 dB {r['estoi20']:+.4f}, "
+            f"by noise {r['by_noise']}")
+        if selection_score(r) > best:
+            best = selection_score(r)
             save(os.path.join(rdir, "best.pt"), net, opt, step,
                  dict(best=best, minutes=minutes(), metrics=r, args=vars(a)))
         return r
@@ -296,7 +331,7 @@ def main():
     for x, s, v in loader:
         for g in opt.param_groups:
             g["lr"] = lr = lr_at(step, a.steps, a.lr, time_frac=time_frac())
-        loss, parts = losses(net, x, s, v)
+        loss, parts = losses(net, x, s, v, a.preserve)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -321,7 +356,7 @@ def main():
                 validate()
                 checkpoint()
             break
-    log(f"stopped at step {step}, best validation SI-SDRi {best:.2f} dB, {minutes():.1f} min trained")
+    log(f"stopped at step {step}, best validation score {best:.2f}, {minutes():.1f} min trained")
     if stop["flag"]:
         return 0
     dest = a.export or (os.path.join(rdir, "smoke.aicm") if a.smoke else None)
