@@ -8,7 +8,7 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/tests/integration/daemon-common.sh"
-OUT=$ROOT/out
+OUT=${AICD_DEMO_OUT:-$ROOT/out}
 mkdir -p "$OUT"
 
 echo "Starting a private PipeWire graph with a fake microphone..."

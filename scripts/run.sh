@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 ./scripts/bootstrap.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
 cmake --build build -j"$(nproc)"
 # On a desktop with PipeWire and a systemd user session: install aicd and
 # start it for this user. Anywhere else (or with AICD_DEMO=1): the headless
