@@ -449,6 +449,14 @@ static void test_missing_fields(void **state) {
         cJSON_DeleteItemFromObject(root, "feature_eps");
         cJSON_DeleteItemFromObject(layer(root, 0), "inputs");
         assert_int_equal(load_meta(root), AIC_ERROR_SUCCESS);
+
+        /* gain_floor: any value in [0, 1). */
+        root = tiny_meta();
+        set_raw(root, "gain_floor", "0");
+        assert_int_equal(load_meta(root), AIC_ERROR_SUCCESS);
+        root = tiny_meta();
+        set_raw(root, "gain_floor", "0.999");
+        assert_int_equal(load_meta(root), AIC_ERROR_SUCCESS);
 }
 
 static void test_wrong_types(void **state) {
@@ -475,6 +483,11 @@ static void test_wrong_types(void **state) {
                 {"feature_eps", "-1e-9"},
                 {"feature_eps", "1"},
                 {"feature_eps", "\"small\""},
+                {"gain_floor", "-0.01"},
+                {"gain_floor", "1"},
+                {"gain_floor", "2.5"},
+                {"gain_floor", "\"low\""},
+                {"gain_floor", "true"},
         };
         cJSON *root;
 

@@ -220,6 +220,9 @@ float dsp_process(Dsp *d, const float *const *in, float *const *out, float level
                         d->gains[j] *= y[m->out_fine_gains + (int) j];
         if (m->out_vad >= 0)
                 vad = y[m->out_vad];
+        if (m->gain_floor > 0.0f)
+                for (unsigned j = 0; j < d->n_bins; j++)
+                        d->gains[j] = m->gain_floor + (1.0f - m->gain_floor) * d->gains[j];
         if (level >= 1.0f)
                 for (unsigned j = 0; j < d->n_bins; j++)
                         d->gains[j] = MAX(d->gains[j], 1e-5f);

@@ -238,7 +238,7 @@ static int parse_layer(const ParseState *s, const cJSON *jl, unsigned index) {
 }
 
 static int parse_metadata(AicModel *m, const cJSON *root) {
-        const cJSON *edges, *e, *layers, *jl, *norm, *outputs, *eps;
+        const cJSON *edges, *e, *layers, *jl, *norm, *outputs, *eps, *floor_v;
         ParseState s = {.m = m};
         unsigned n = 0, prev = 0, out_size;
         int r;
@@ -285,6 +285,14 @@ static int parse_metadata(AicModel *m, const cJSON *root) {
                 m->feature_eps = (float) eps->valuedouble;
         } else
                 m->feature_eps = 1e-9f;
+
+        floor_v = cJSON_GetObjectItemCaseSensitive(root, "gain_floor");
+        if (floor_v) {
+                if (!cJSON_IsNumber(floor_v) || !(floor_v->valuedouble >= 0 && floor_v->valuedouble < 1))
+                        return -EINVAL;
+                m->gain_floor = (float) floor_v->valuedouble;
+        } else
+                m->gain_floor = 0.0f;
 
         s.tensors = cJSON_GetObjectItemCaseSensitive(root, "tensors");
         if (!cJSON_IsArray(s.tensors))

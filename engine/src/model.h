@@ -58,6 +58,7 @@ struct AicModel {
         uint16_t band_edges[AIC_MODEL_MAX_BANDS];
         unsigned fine_bins;
         float feature_eps;
+        float gain_floor;       /* 0..1: the smallest gain, before the level (MODEL-FORMAT.md step 6) */
         const float *norm_mean; /* n_bands + fine_bins */
         const float *norm_std;
         unsigned n_layers;

@@ -115,6 +115,7 @@ class Stream:
         self.edges = list(m["band_edges"])
         self.F = m["fine_bins"]
         self.eps = float(m["feature_eps"])
+        self.floor = float(m.get("gain_floor", 0.0))
         self.outs = m["outputs"]
         self.win = np.sin(np.pi * (np.arange(self.N) + 0.5) / self.N)
         self.tri = triangles(self.edges, self.K)
@@ -155,6 +156,8 @@ class Stream:
         fg = self.outs.get("fine_gains", -1)
         if fg >= 0 and F > 0:
             g[:F] *= out[fg:fg + F]
+        if self.floor > 0:
+            g = self.floor + (1 - self.floor) * g
         g = np.maximum(g, 1e-5) ** level
         # irfft in the format is unnormalised and divided by N; numpy's irfft already is 1/N.
         y = np.fft.irfft(g * X, n=N, axis=1) * self.win

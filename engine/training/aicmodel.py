@@ -172,6 +172,10 @@ def validate(meta, tensors):
     eps = meta.get("feature_eps")
     _req(isinstance(eps, (int, float)) and not isinstance(eps, bool)
          and math.isfinite(eps) and eps > 0, "feature_eps must be a positive number")
+    if "gain_floor" in meta:
+        fl = meta["gain_floor"]
+        _req(isinstance(fl, (int, float)) and not isinstance(fl, bool) and math.isfinite(fl)
+             and 0 <= fl < 1, "gain_floor must be a number in [0, 1)")
 
     def tensor(name, shape, what):
         _req(isinstance(name, str) and name in tensors, f"{what}: unknown tensor {name!r}")

@@ -10,6 +10,7 @@ training model's own forward pass; with --test the held-out test split is scored
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import sys
 
@@ -77,7 +78,7 @@ def test_metrics(net, seconds=4.0, count=240):
     return r
 
 
-def write_card(path_model, digest, net, ck, test, cmdline):
+def write_card(path_model, digest, net, ck, test, cmdline, notes=()):
     meta_cfg = net.cfg
     m = ck.get("metrics", {})
     size = os.path.getsize(path_model)
@@ -104,6 +105,9 @@ def write_card(path_model, digest, net, ck, test, cmdline):
         "for the lowest bins",
         f"- {count_params(net)} parameters, {macs_per_frame(net) * 100 / 1e6:.1f} M multiply-adds per "
         "second of audio",
+        (f"- gain floor {meta_cfg['gain_floor']:g} (at most {-20 * math.log10(meta_cfg['gain_floor']):.0f} dB "
+         "of attenuation): keeps quiet speech whole where the network is unsure (ESTOI at high SNR) "
+         "and the residual noise natural" if meta_cfg.get("gain_floor", 0) > 0 else "- no gain floor"),
         "",
         "## Metrics",
         "SI-SDR improvement in dB (output vs input, both against the clean reference, delay "
@@ -132,6 +136,7 @@ def write_card(path_model, digest, net, ck, test, cmdline):
         "Speech and noise come from Debian packages fetched by "
         "`engine/training/prepare_data.py`; splits are by speaker or voice pack (speech) and by "
         "recording (noise); the file lists are in `engine/training/splits/`.",
+        *[f"Note: {n}" for n in notes],
         "",
         LICENCES,
         "Mixing (engine/training/data.py): utterances of one speaker with pauses, 40 % through "
@@ -145,7 +150,8 @@ def write_card(path_model, digest, net, ck, test, cmdline):
             f"--{k.replace('_', '-')} {v}" for k, v in (ck.get("args") or {}).items()
             if k in ("run", "steps", "batch", "seconds", "lr", "deadline") and v is not None),
         "/usr/bin/python3 engine/training/export.py ${AICD_TRAIN_DIR:-~/.cache/aicd/train}/dn48/best.pt "
-        "engine/models/aicd-dn48-v1.aicm --test",
+        "engine/models/aicd-dn48-v1.aicm --test"
+        + (f" --gain-floor {meta_cfg['gain_floor']:g}" if meta_cfg.get("gain_floor", 0) > 0 else ""),
         "```",
         "",
     ]
@@ -160,8 +166,15 @@ def main():
     ap.add_argument("--id", default="aicd-dn48-v1")
     ap.add_argument("--test", action="store_true", help="score the test split for the card")
     ap.add_argument("--no-card", action="store_true")
+    ap.add_argument("--note", action="append", default=[], help="a line for the card's data section")
+    ap.add_argument("--gain-floor", type=float, default=0.0,
+                    help="smallest gain the engine applies (0.06 = at most 24 dB of attenuation)")
     a = ap.parse_args()
+    if not 0.0 <= a.gain_floor < 1.0:
+        ap.error("--gain-floor must be in [0, 1)")
     net, ck = load(a.checkpoint)
+    if a.gain_floor > 0:
+        net.cfg["gain_floor"] = a.gain_floor
     m = ck.get("metrics", {})
     desc = (f"Causal band-gain speech enhancement, 48 kHz, {net.NB} bands + {net.F} fine bins, "
             f"{'/'.join(str(h) for h in net.cfg['gru'])} GRU; step {ck['step']}, validation SI-SDRi "
@@ -188,7 +201,8 @@ def main():
         home = os.path.expanduser("~")
         args = [x.replace(home, "~", 1) if x.startswith(home) else x for x in sys.argv[1:]]
         write_card(a.output, digest, net, ck, test,
-                   "/usr/bin/python3 engine/training/export.py " + " ".join(args))
+                   "/usr/bin/python3 engine/training/export.py " + " ".join(
+                       x for x in args if x not in a.note and x != "--note"), a.note)
         print(f"updated {os.path.normpath(CARD)}")
 
 

@@ -84,6 +84,9 @@ class BandGRU(nn.Module):
         if self.F:
             fine = out[..., self.NB + 1:]
             g = torch.cat([g[..., :self.F] * fine, g[..., self.F:]], dim=-1)
+        floor = self.cfg.get("gain_floor", 0.0)
+        if floor > 0:
+            g = floor + (1 - floor) * g
         g = torch.clamp(g, min=1e-5)
         if level != 1.0:
             g = g ** level
@@ -150,6 +153,7 @@ class BandGRU(nn.Module):
             "band_edges": list(self.edges),
             "fine_bins": self.F,
             "feature_eps": self.eps,
+            **({"gain_floor": float(c["gain_floor"])} if c.get("gain_floor", 0.0) > 0 else {}),
             "input_norm": {"mean": "in.mean", "std": "in.std"},
             "layers": layers,
             "outputs": {"gains": 0, "vad": self.NB, "fine_gains": self.NB + 1 if self.F else -1},

@@ -35,11 +35,14 @@ SR = 48000
 
 
 # Files in the speech packages that are not speech: the Asterisk sets carry
-# silence files and a few sound effects, the Hedgewars voice packs coughs,
-# moans, laughs and grunts. Kept out of every split (the quality benchmark's
-# test set applies the same rule).
-NOT_SPEECH = re.compile(r"/silence/|/(beep|beeperr|confbridge-join|confbridge-leave)\.(g722|wav|gsm|ulaw)$"
-                        r"|/voices/[^/]+/(Laugh|Ooff\d|Ow\d|Ouch|Jump\d|Firepunch\d|Hmm|PoisonCough|PoisonMoan)")
+# silence files and a few sound effects (tt-monkeys is a minute of screeching
+# monkeys), the Hedgewars voice packs coughs, moans, laughs and grunts, and a
+# laugh elsewhere. Kept out of every split (the quality benchmark's test set
+# applies the same rule).
+NOT_SPEECH = re.compile(r"/silence/|/(beep|beeperr|confbridge-join|confbridge-leave|tt-monkeys)"
+                        r"\.(g722|wav|gsm|ulaw)$"
+                        r"|/voices/[^/]+/(Laugh|Ooff\d|Ow\d|Ouch|Jump\d|Firepunch\d|Hmm|PoisonCough|PoisonMoan)"
+                        r"|/tux-laugh\.")
 
 
 def data_dir():

@@ -37,9 +37,10 @@ VERSION = 1
 # How often each held-out speech source provides the target talker: real recordings the
 # large majority, synthetic speech a minority (as in training).
 # Files among the held-out "speech" that are not speech: the Asterisk sets carry silence
-# files and a few sound effects, the Hedgewars voice packs coughs, moans, laughs and grunts
-# (which a suppressor may rightly remove).
-NOT_SPEECH = re.compile(r"/silence/|/(beep|beeperr|confbridge-join|confbridge-leave)\.g722\.npy$"
+# files and a few sound effects (tt-monkeys: screeching monkeys), the Hedgewars voice packs
+# coughs, moans, laughs and grunts (which a suppressor may rightly remove).
+NOT_SPEECH = re.compile(r"/silence/|/(beep|beeperr|confbridge-join|confbridge-leave|tt-monkeys)\.g722\.npy$"
+                        r"|/tux-laugh\.[a-z0-9]+\.npy$"
                         r"|/voices/[^/]+/(Laugh|Ooff\d|Ow\d|Ouch|Jump\d|Firepunch\d|Hmm|PoisonCough|PoisonMoan)"
                         r"\.ogg\.npy$")
 SPEECH_WEIGHTS = {"asterisk": 0.30, "hedgewars": 0.18, "klettres": 0.12, "ktuberling": 0.12,
