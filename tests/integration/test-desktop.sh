@@ -108,6 +108,9 @@ context.objects = [
     }
 ]
 EOF
+# Their aicd configuration (the unit shows the daemon only its own folders).
+mkdir -p "$HOM/.config/aicd"
+printf '[engine]\nlevel = 0.7\n' >"$HOM/.config/aicd/aicd.conf"
 # The source tree as the user has it: a checkout of their own.
 mkdir "$HOM/aicd"
 git -C "$SRC" ls-files -co --exclude-standard -z |
@@ -210,6 +213,15 @@ printf '%s\n' "$out" | grep -q 'choose "Clean Mic (aicd)"' ||
 back_within 10 "after run.sh"
 it_log "run.sh: installed, aicd.service $(as_user systemctl --user is-active aicd.service), Clean Mic listed"
 as_user pactl list sources | grep -q 'Description: Clean Mic (aicd)' || fail "no source described \"Clean Mic (aicd)\""
+status_key() { as_user aicctl status --json | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+# The sandbox lets it read its configuration and keep its state.
+assert_num "$(status_key enhancement_level)" "==" 0.7 "level from ~/.config/aicd/aicd.conf"
+as_user aicctl bypass on >/dev/null || fail "aicctl bypass on"
+as_user systemctl --user restart aicd.service || fail "restart aicd"
+back_within 10 "systemctl --user restart aicd"
+[ "$(status_key bypass)" = True ] || fail "bypass did not persist across a restart (state in ~/.local/state/aicd)"
+as_user aicctl bypass off >/dev/null || fail "aicctl bypass off"
+it_log "config read and state kept under the unit's sandbox"
 
 # -- voice through it, recorded as a call app does --------------------------------
 /usr/bin/python3 "$SRC/scripts/make-sample.py" "$T/noisy.wav" "$T/clean.wav" --snr 5 || it_fail "sample"

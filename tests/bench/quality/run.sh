@@ -4,8 +4,8 @@
 #
 #   tests/bench/quality/run.sh [--model PATH] [--level L] [--clips N] [--systems a,b] [--jobs 1|2]
 #
-# Needs: the prepared data (engine/training/prepare_data.py), a built aicctl (found in build-q/
-# or build/, or $AICCTL), node 20 + npm, gcc/g++, libspeexdsp-dev,
+# Needs: the prepared data (engine/training/prepare_data.py), cmake (aicctl is built, or brought
+# up to date, in build-q/; $AICCTL overrides), node 20 + npm, gcc/g++, libspeexdsp-dev,
 # libwebrtc-audio-processing-dev, and /usr/bin/python3 with numpy, scipy and soundfile.
 # Audio and outputs go to ${AICD_QUALITY_DIR:-~/.cache/aicd/quality}.
 set -euo pipefail
@@ -31,10 +31,13 @@ if [ ! -d "$here/node_modules/@shiguredo/rnnoise-wasm" ] ||
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-if [ -z "${AICCTL:-}" ] && [ ! -x "$root/build-q/dbus/aicctl" ] && [ ! -x "$root/build/dbus/aicctl" ]; then
+# Always from this tree: a stale aicctl would score an older engine (an engine
+# without a model feature the file uses would quietly skip it).
+if [ -z "${AICCTL:-}" ]; then
     echo "building aicctl in build-q ..."
-    cmake -S "$root" -B "$root/build-q" >/dev/null
+    cmake -S "$root" -B "$root/build-q" -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build "$root/build-q" -j2 --target aicctl >/dev/null
+    export AICCTL=$root/build-q/dbus/aicctl
 fi
 
 cd "$root"
