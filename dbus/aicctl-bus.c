@@ -193,3 +193,68 @@ int aicctl_bus_set_property(sd_bus *bus, const char *what, const char *name, con
         sd_bus_message_unref(m);
         return r;
 }
+
+int aicctl_bus_read_dict(sd_bus_message *reply, AicctlDictEntry entry, void *userdata) {
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r <= 0)
+                return r < 0 ? r : -EBADMSG;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *name, *signature;
+                char type;
+
+                r = sd_bus_message_read(reply, "s", &name);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(reply, &type, &signature);
+                if (r < 0)
+                        return r;
+                if (type != 'v')
+                        return -EBADMSG;
+                r = entry(name, signature, reply, userdata);
+                if (r == 0)
+                        r = sd_bus_message_skip(reply, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(reply);
+}
+
+typedef struct FieldsTarget {
+        const AicctlField *fields;
+        size_t n_fields;
+        void *base;
+} FieldsTarget;
+
+static int read_field(const char *name, const char *signature, sd_bus_message *reply, void *userdata) {
+        const FieldsTarget *t = userdata;
+
+        for (size_t i = 0; i < t->n_fields; i++) {
+                const AicctlField *f = &t->fields[i];
+                int r;
+
+                if (strcmp(name, f->name) != 0)
+                        continue;
+                if (signature[0] != f->type || signature[1] != '\0')
+                        return 0;
+                r = sd_bus_message_enter_container(reply, 'v', signature);
+                if (r >= 0)
+                        r = sd_bus_message_read_basic(reply, f->type, (char *) t->base + f->offset);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+                return r < 0 ? r : 1;
+        }
+        return 0;
+}
+
+int aicctl_bus_read_fields(sd_bus_message *reply, const AicctlField *fields, size_t n_fields, void *base) {
+        FieldsTarget t = {fields, n_fields, base};
+
+        return aicctl_bus_read_dict(reply, read_field, &t);
+}

@@ -21,55 +21,29 @@ static bool metric_is_seconds(const char *name) {
                strcmp(name, "usage.disallowed") == 0;
 }
 
-/* Walks the a{sv} reply: numbers go to the table or the JSON object; values
- * of other types (a newer daemon) are skipped. */
-static int metrics_emit(sd_bus_message *reply, cJSON *json) {
+/* One GetMetrics entry: numbers go to the table or the JSON object; values of
+ * other types (a newer daemon) are skipped. */
+static int metric_emit(const char *name, const char *signature, sd_bus_message *reply, void *userdata) {
+        cJSON *json = userdata;
+        double d = 0;
+        uint64_t t = 0;
+        bool is_double;
         int r;
 
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (r <= 0)
-                return r < 0 ? r : -EBADMSG;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name, *contents;
-                char type;
-                double d = 0;
-                uint64_t t = 0;
-                bool is_double;
-
-                r = sd_bus_message_read(reply, "s", &name);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(reply, &type, &contents);
-                if (r < 0)
-                        return r;
-                if (type != 'v' || (strcmp(contents, "d") != 0 && strcmp(contents, "t") != 0)) {
-                        r = sd_bus_message_skip(reply, "v");
-                        if (r < 0)
-                                return r;
-                        r = sd_bus_message_exit_container(reply);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                is_double = contents[0] == 'd';
-                r = sd_bus_message_read(reply, "v", contents, is_double ? (void *) &d : (void *) &t);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-
-                if (json) {
-                        if (!cJSON_AddNumberToObject(json, name, is_double ? d : (double) t))
-                                return -ENOMEM;
-                } else if (is_double)
-                        printf("%-32s %14.3f%s\n", name, d, metric_is_seconds(name) ? " s" : "");
-                else
-                        printf("%-32s %14llu\n", name, (unsigned long long) t);
-        }
+        if (strcmp(signature, "d") != 0 && strcmp(signature, "t") != 0)
+                return 0;
+        is_double = signature[0] == 'd';
+        r = sd_bus_message_read(reply, "v", signature, is_double ? (void *) &d : (void *) &t);
         if (r < 0)
                 return r;
-        return sd_bus_message_exit_container(reply);
+        if (json) {
+                if (!cJSON_AddNumberToObject(json, name, is_double ? d : (double) t))
+                        return -ENOMEM;
+        } else if (is_double)
+                printf("%-32s %14.3f%s\n", name, d, metric_is_seconds(name) ? " s" : "");
+        else
+                printf("%-32s %14llu\n", name, (unsigned long long) t);
+        return 1;
 }
 
 int aicctl_metrics(int argc, char **argv) {
@@ -89,7 +63,7 @@ int aicctl_metrics(int argc, char **argv) {
         if (r >= 0 && want_json && !(json = cJSON_CreateObject()))
                 r = -ENOMEM;
         if (r >= 0) {
-                r = metrics_emit(reply, json);
+                r = aicctl_bus_read_dict(reply, metric_emit, json);
                 if (r < 0)
                         fprintf(stderr, "aicctl: cannot read the metrics: %s\n",
                                 r == -ENOMEM ? "out of memory" : "unexpected reply");

@@ -51,13 +51,8 @@ typedef struct Metrics {
         uint64_t frames, xruns;
 } Metrics;
 
-typedef struct Field {
-        const char *name;
-        char type;
-        size_t offset;
-} Field;
 
-static const Field prop_fields[] = {
+static const AicctlField prop_fields[] = {
         {"State", 's', offsetof(Props, state)},
         {"InputNode", 's', offsetof(Props, input_node)},
         {"CredentialKind", 's', offsetof(Props, credential_kind)},
@@ -67,7 +62,7 @@ static const Field prop_fields[] = {
         {"EnhancementLevel", 'd', offsetof(Props, level)},
 };
 
-static const Field metric_fields[] = {
+static const AicctlField metric_fields[] = {
         {"processor.input_level_db", 'd', offsetof(Metrics, input_db)},
         {"processor.output_level_db", 'd', offsetof(Metrics, output_db)},
         {"processor.vad", 'd', offsetof(Metrics, vad)},
@@ -91,52 +86,11 @@ typedef struct Monitor {
         struct termios tty;
 } Monitor;
 
-/* Reads the a{sv} entries named in `fields` into `base`; other entries, and
- * entries of another type (another daemon version), are skipped. */
-static int read_dict(sd_bus_message *reply, const Field *fields, size_t n_fields, void *base) {
-        int r;
-
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (r <= 0)
-                return r < 0 ? r : -EBADMSG;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name, *contents;
-                char type;
-                size_t i;
-
-                r = sd_bus_message_read(reply, "s", &name);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(reply, &type, &contents);
-                if (r < 0)
-                        return r;
-                for (i = 0; i < n_fields; i++)
-                        if (strcmp(name, fields[i].name) == 0)
-                                break;
-                if (i < n_fields && contents[0] == fields[i].type && contents[1] == '\0') {
-                        r = sd_bus_message_enter_container(reply, 'v', contents);
-                        if (r >= 0)
-                                r = sd_bus_message_read_basic(reply, fields[i].type, (char *) base + fields[i].offset);
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(reply);
-                } else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(reply);
-}
-
 static int parse_props(Monitor *mon, sd_bus_message *reply) {
         Props p = {.state = "", .input_node = "", .credential_kind = "", .level = NAN};
         int r;
 
-        r = read_dict(reply, prop_fields, sizeof(prop_fields) / sizeof(prop_fields[0]), &p);
+        r = aicctl_bus_read_fields(reply, prop_fields, sizeof(prop_fields) / sizeof(prop_fields[0]), &p);
         if (r < 0)
                 return r;
         sd_bus_message_unref(mon->props_reply);
@@ -150,7 +104,7 @@ static int parse_metrics(Monitor *mon, sd_bus_message *reply) {
         Metrics m = {.input_db = NAN, .output_db = NAN, .vad = NAN, .rtf = NAN};
         int r;
 
-        r = read_dict(reply, metric_fields, sizeof(metric_fields) / sizeof(metric_fields[0]), &m);
+        r = aicctl_bus_read_fields(reply, metric_fields, sizeof(metric_fields) / sizeof(metric_fields[0]), &m);
         if (r < 0)
                 return r;
         /* No new frames since the last poll: nobody records the Clean Mic. */

@@ -25,12 +25,7 @@ typedef struct Status {
 } Status;
 
 /* Property name, D-Bus type, where it goes, and its key in --json output. */
-static const struct {
-        const char *name;
-        char type;
-        size_t offset;
-        const char *json;
-} status_fields[] = {
+static const AicctlField status_fields[] = {
         {"State", 's', offsetof(Status, state), "state"},
         {"Model", 's', offsetof(Status, model), "model"},
         {"SampleRate", 'u', offsetof(Status, sample_rate), "sample_rate"},
@@ -54,44 +49,7 @@ static int status_parse(sd_bus_message *reply, Status *ret) {
                     .input_target = ""};
         int r;
 
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (r <= 0)
-                return r < 0 ? r : -EBADMSG;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name;
-                size_t i;
-
-                r = sd_bus_message_read(reply, "s", &name);
-                if (r < 0)
-                        return r;
-                for (i = 0; i < sizeof(status_fields) / sizeof(status_fields[0]); i++)
-                        if (strcmp(name, status_fields[i].name) == 0)
-                                break;
-                if (i < sizeof(status_fields) / sizeof(status_fields[0])) {
-                        char sig[2] = {status_fields[i].type, '\0'};
-
-                        r = sd_bus_message_enter_container(reply, 'v', sig);
-                        if (r < 0)
-                                return r;
-                        if (r > 0) {
-                                r = sd_bus_message_read_basic(reply, status_fields[i].type,
-                                                              (char *) &s + status_fields[i].offset);
-                                if (r < 0)
-                                        return r;
-                                r = sd_bus_message_exit_container(reply);
-                        } else
-                                r = sd_bus_message_skip(reply, "v");
-                } else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(reply);
+        r = aicctl_bus_read_fields(reply, status_fields, sizeof(status_fields) / sizeof(status_fields[0]), &s);
         if (r < 0)
                 return r;
         *ret = s;

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <systemd/sd-bus.h>
 
 enum {
@@ -42,6 +43,24 @@ int aicctl_bus_call(sd_bus *bus, sd_bus_message *m, const char *what, sd_bus_mes
  * stays valid as long as *ret_reply, which the caller unrefs. */
 int aicctl_bus_get_property(sd_bus *bus, const char *name, const char *type, void *ret, sd_bus_message **ret_reply);
 int aicctl_bus_set_property(sd_bus *bus, const char *what, const char *name, const char *type, ...);
+
+/* Walks an a{sv} reply (GetAll, GetMetrics). For each entry `entry` gets the
+ * name, the variant's signature and the message positioned at the variant; it
+ * reads the variant and returns > 0, or returns 0 and the variant is skipped
+ * (an entry this aicctl does not know, or of another type: a newer daemon). */
+typedef int (*AicctlDictEntry)(const char *name, const char *signature, sd_bus_message *reply, void *userdata);
+int aicctl_bus_read_dict(sd_bus_message *reply, AicctlDictEntry entry, void *userdata);
+
+/* A basic-typed entry of an a{sv} and where it goes in a struct; `json` is
+ * its key in --json output (NULL where unused). */
+typedef struct AicctlField {
+        const char *name;
+        char type;
+        size_t offset;
+        const char *json;
+} AicctlField;
+/* Reads the entries named in `fields` into `base`; others are skipped. */
+int aicctl_bus_read_fields(sd_bus_message *reply, const AicctlField *fields, size_t n_fields, void *base);
 
 /* Prints "aicctl COMMAND: MESSAGE" and returns AICCTL_EXIT_USAGE. */
 int aicctl_usage_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));

@@ -92,22 +92,9 @@ useradd -M -d "$HOM" -s /bin/bash "$USR" || it_fail "useradd"
 mkdir -p "$HOM/.config/pipewire/pipewire.conf.d" "$RUN"
 echo "$USR ALL=(root) NOPASSWD: ALL" >/etc/sudoers.d/aicd-desk-test
 chmod 0440 /etc/sudoers.d/aicd-desk-test
-# The laptop's microphone: a null source that survives PipeWire restarts.
-cat >"$HOM/.config/pipewire/pipewire.conf.d/60-fake-mic.conf" <<'EOF'
-context.objects = [
-    { factory = adapter
-        args = {
-            factory.name     = support.null-audio-sink
-            node.name        = "fake_mic"
-            node.description = "Built-in microphone"
-            media.class      = Audio/Source/Virtual
-            audio.rate       = 48000
-            audio.channels   = 1
-            audio.position   = [ MONO ]
-        }
-    }
-]
-EOF
+# The laptop's microphone: a null source that survives PipeWire restarts
+# (the harness's drop-in, in the user's own PipeWire configuration).
+XDG_CONFIG_HOME=$HOM/.config fake_mic_dropin fake_mic
 # Their aicd configuration (the unit shows the daemon only its own folders).
 mkdir -p "$HOM/.config/aicd"
 printf '[engine]\nlevel = 0.7\n' >"$HOM/.config/aicd/aicd.conf"

@@ -7,6 +7,12 @@ same audio, and the fingerprint printed with the results proves it.
 Each clip is LEAD + SCORED seconds; the first LEAD seconds let every system settle (noise
 estimators adapt, recurrent state warms up) and are not scored. SNR is speech active level
 (10 ms frames within 35 dB of the loudest) over noise RMS across the clip.
+
+Every noisy clip, clean ones included, carries the microphone's own noise floor: white noise
+65 dB below the speech level. A real microphone never delivers digital zeros; without the
+floor, the pauses between words and the gaps between clicks would be exact zeros, which a
+denoiser sees only from a muted or just-opened device (aicd's engine treats them so: it
+resets and passes the first frame of sound as it is), not from a microphone in a room.
 """
 
 import hashlib
@@ -311,6 +317,9 @@ def clip(src, category, snr, k):
     else:
         noise, info["noise"] = noise_for(rng, src, category, CLIP, (source, unit))
         x = s + noise * level / (db(snr) * rms(noise))
+    # The microphone's self-noise, from a generator of its own: every other draw, and so every
+    # clip's speech and noise, stays what it was without it.
+    x = x + np.random.default_rng([SEED, VERSION, ci, si, k, 1]).standard_normal(CLIP) * level * db(-65)
     peak = np.abs(x).max()
     if peak > 0.98:
         x, s = x * 0.98 / peak, s * 0.98 / peak
