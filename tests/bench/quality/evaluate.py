@@ -315,6 +315,8 @@ def main():
     ap.add_argument("--work", default=os.environ.get("AICD_QUALITY_DIR",
                                                      os.path.expanduser("~/.cache/aicd/quality")))
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"), help="where to write the tables")
+    ap.add_argument("--no-benchmarks", action="store_true",
+                    help="do not copy the summary into BENCHMARKS.md (done when --results is the default)")
     args = ap.parse_args()
     keys = [k for k, _, _ in SYSTEMS if k in args.systems.split(",")]
     unknown = set(args.systems.split(",")) - set(NAMES)
@@ -382,6 +384,9 @@ def main():
     with open(args.results, "w") as f:
         f.write(text)
     print(f"written to {args.results}")
+    if os.path.abspath(args.results) == os.path.join(HERE, "RESULTS.md") and not args.no_benchmarks:
+        import update_benchmarks
+        update_benchmarks.main_with(args.results)
     return 0
 
 
