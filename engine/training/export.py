@@ -26,6 +26,13 @@ from model import BandGRU, count_params, macs_per_frame  # noqa: E402
 
 CARD = os.path.join(HERE, "..", "models", "MODEL_CARD.md")
 
+
+def card_path(model_id):
+    """The shipped default model's card is MODEL_CARD.md; any other model gets its own."""
+    if model_id == "aicd-dn48-v1":
+        return CARD
+    return os.path.join(HERE, "..", "models", f"MODEL_CARD-{model_id}.md")
+
 LICENCES = """| set | package(s) | licence | use |
 | --- | --- | --- | --- |
 | Asterisk IVR prompts (Allison, Carlo, IvrvoiceRU, Menardi; June held out for test) | asterisk-core-sounds-{en,es,fr,it,ru}-g722, asterisk-prompt-it-menardi-wav | CC-BY-SA-3.0 | speech (7 kHz / 4 kHz band) |
@@ -78,12 +85,14 @@ def test_metrics(net, seconds=4.0, count=240):
     return r
 
 
-def write_card(path_model, digest, net, ck, test, cmdline, notes=()):
+def write_card(path_model, digest, net, ck, test, cmdline, notes=(), model_id="aicd-dn48-v1"):
     meta_cfg = net.cfg
+    sr = meta_cfg["sample_rate"]
+    hop_ms, win_ms = 1000 * net.hop / sr, 1000 * net.N / sr
     m = ck.get("metrics", {})
     size = os.path.getsize(path_model)
     lines = [
-        "# aicd-dn48-v1",
+        f"# {model_id}",
         "",
         "Real-time speech enhancement for the aicd engine: a causal band-gain network at 48 kHz.",
         "This card is written by `engine/training/export.py` each time the model is exported.",
@@ -95,15 +104,16 @@ def write_card(path_model, digest, net, ck, test, cmdline, notes=()):
         f"- command: `{cmdline}`",
         "",
         "## Model",
-        "- 48 kHz, hop 480 (10 ms), window 960 (20 ms, sine), algorithmic delay 10 ms",
+        f"- {sr // 1000} kHz, hop {net.hop} ({hop_ms:g} ms), window {net.N} ({win_ms:g} ms, sine), "
+        f"algorithmic delay {hop_ms:g} ms",
         f"- features: log10 energies of {net.NB} ERB-spaced triangular bands + log10 power of the "
-        f"lowest {net.F} FFT bins (0..{net.F * 50} Hz), normalised",
+        f"lowest {net.F} FFT bins (0..{round(net.F * sr / net.N)} Hz), normalised",
         f"- network: dense {net.NB + net.F}->{meta_cfg['dense']} tanh, "
         + ", ".join(f"GRU {h}" for h in meta_cfg["gru"])
         + f", dense [last GRU, first dense]->{net.nout} sigmoid",
         f"- outputs: {net.NB} band gains, 1 voice-activity probability, {net.F} per-bin gains "
         "for the lowest bins",
-        f"- {count_params(net)} parameters, {macs_per_frame(net) * 100 / 1e6:.1f} M multiply-adds per "
+        f"- {count_params(net)} parameters, {macs_per_frame(net) * sr / net.hop / 1e6:.1f} M multiply-adds per "
         "second of audio",
         (f"- gain floor {meta_cfg['gain_floor']:g} (at most {-20 * math.log10(meta_cfg['gain_floor']):.0f} dB "
          "of attenuation): keeps quiet speech whole where the network is unsure (ESTOI at high SNR) "
@@ -148,14 +158,17 @@ def write_card(path_model, digest, net, ck, test, cmdline, notes=()):
         "/usr/bin/python3 engine/training/prepare_data.py",
         "/usr/bin/python3 engine/training/train.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in (ck.get("args") or {}).items()
-            if k in ("run", "steps", "batch", "seconds", "lr", "deadline") and v is not None),
-        "/usr/bin/python3 engine/training/export.py ${AICD_TRAIN_DIR:-~/.cache/aicd/train}/dn48/best.pt "
-        "engine/models/aicd-dn48-v1.aicm --test"
+            if k in ("run", "steps", "batch", "seconds", "lr", "deadline", "preserve", "onsets")
+            and v is not None and v != 0.0)
+        + (f" --config '{ck['args']['config']}'" if (ck.get("args") or {}).get("config") else ""),
+        "/usr/bin/python3 engine/training/export.py ${AICD_TRAIN_DIR:-~/.cache/aicd/train}/"
+        f"{(ck.get('args') or {}).get('run', 'dn48')}/best.pt engine/models/{model_id}.aicm --test"
+        + ("" if model_id == "aicd-dn48-v1" else f" --id {model_id}")
         + (f" --gain-floor {meta_cfg['gain_floor']:g}" if meta_cfg.get("gain_floor", 0) > 0 else ""),
         "```",
         "",
     ]
-    with open(CARD, "w") as f:
+    with open(card_path(model_id), "w") as f:
         f.write("\n".join(lines))
 
 
@@ -202,8 +215,8 @@ def main():
         args = [x.replace(home, "~", 1) if x.startswith(home) else x for x in sys.argv[1:]]
         write_card(a.output, digest, net, ck, test,
                    "/usr/bin/python3 engine/training/export.py " + " ".join(
-                       x for x in args if x not in a.note and x != "--note"), a.note)
-        print(f"updated {os.path.normpath(CARD)}")
+                       x for x in args if x not in a.note and x != "--note"), a.note, a.id)
+        print(f"updated {os.path.normpath(card_path(a.id))}")
 
 
 if __name__ == "__main__":

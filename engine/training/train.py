@@ -215,9 +215,9 @@ def main():
     ap.add_argument("--config", help="JSON overrides of the model configuration")
     ap.add_argument("--export", help="export best.pt here when training ends")
     ap.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
-    ap.add_argument("--preserve", type=float, default=1.0,
+    ap.add_argument("--preserve", type=float, default=0.0,
                     help="weight of the extra loss on speech the output removes")
-    ap.add_argument("--onsets", type=float, default=0.15,
+    ap.add_argument("--onsets", type=float, default=0.0,
                     help="share of examples with digital silence first or noise starting mid-clip")
     a = ap.parse_args()
 
@@ -275,7 +275,7 @@ def main():
         net.in_mean.copy_(mean)
         net.in_std.copy_(std)
     log(f"model {json.dumps(net.cfg)}: {count_params(net)} parameters, "
-        f"{macs_per_frame(net) * 100 / 1e6:.1f} MMAC/s of audio, band edges {net.edges}")
+        f"{macs_per_frame(net) * net.cfg['sample_rate'] / net.hop / 1e6:.1f} MMAC/s of audio, band edges {net.edges}")
 
     vset = validation_set(val_c, a.seconds, a.val_count)
     stop = {"flag": False}
