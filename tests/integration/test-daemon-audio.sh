@@ -18,8 +18,10 @@ D=$PW_ENV_DIR
 dm_sample "$D/noisy.wav" "$D/clean.wav" 5
 
 # A round whose input itself lost samples on the way into the fake mic (the
-# player is an ordinary process on a loaded machine) says nothing about aicd:
-# such a round is repeated, at most three times.
+# player is an ordinary process on a loaded machine), or whose PulseAudio
+# recorder lost samples on the way out of the graph (what the Clean Mic gave
+# is recorded in the same graph cycle too, and the two must agree), says
+# nothing about aicd: such a round is repeated, at most three times.
 input_clean() {
     local n
     n=$(audio_py glitches "$1" "$2" 2>/dev/null) || return 1
@@ -38,10 +40,18 @@ for attempt in 1 2 3; do
     record_stop "$PAIR"
     record_stop "$REC"
     "$IT_PYTHON" -c 'import soundfile as sf, sys
-x, r = sf.read(sys.argv[1]); sf.write(sys.argv[2], x[:, 0], r, subtype="FLOAT")' "$D/pair.wav" "$D/heard.wav"
-    input_clean "$D/noisy.wav" "$D/heard.wav" && break
-    [ "$attempt" -lt 3 ] || it_fail "the fake mic's input had dropouts in three rounds; the machine is too busy"
-    it_log "the input itself had dropouts (round $attempt); repeating"
+x, r = sf.read(sys.argv[1])
+sf.write(sys.argv[2], x[:, 0], r, subtype="FLOAT"); sf.write(sys.argv[3], x[:, 1], r, subtype="FLOAT")' \
+        "$D/pair.wav" "$D/heard.wav" "$D/given.wav"
+    if ! input_clean "$D/noisy.wav" "$D/heard.wav"; then
+        [ "$attempt" -lt 3 ] || it_fail "the fake mic's input had dropouts in three rounds; the machine is too busy"
+        it_log "the input itself had dropouts (round $attempt); repeating"
+    elif ! input_clean "$D/given.wav" "$D/rec.wav"; then
+        [ "$attempt" -lt 3 ] || it_fail "the PulseAudio recording lost samples the Clean Mic gave, in three rounds"
+        it_log "the recorder lost samples the Clean Mic gave (round $attempt); repeating"
+    else
+        break
+    fi
 done
 dm_wait_state enhancing
 
