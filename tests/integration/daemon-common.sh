@@ -6,14 +6,7 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-AICD=${1:-${AICD:-}}
-AICCTL=${2:-${AICCTL:-}}
-[ -n "$AICD" ] && [ -x "$AICD" ] && [ -n "$AICCTL" ] && [ -x "$AICCTL" ] || {
-    echo "usage: $0 AICD AICCTL (paths of the built binaries)" >&2
-    exit 2
-}
-AICD=$(cd "$(dirname "$AICD")" && pwd)/$(basename "$AICD")
-AICCTL=$(cd "$(dirname "$AICCTL")" && pwd)/$(basename "$AICCTL")
+it_take_binaries "$@"
 DM_ROOT=$(cd "$IT_LIB_DIR/../.." && pwd)
 # The shipped model when there is one (quality tests need a real model);
 # the tiny test model otherwise.

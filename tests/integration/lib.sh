@@ -29,6 +29,20 @@ _it_nrec=0
 }
 _it_stopping=
 
+# it_take_binaries [AICD AICCTL]: sets AICD and AICCTL to the absolute paths
+# of the built binaries (arguments, or the variables already set); exits 2
+# with a usage line when either is missing.
+it_take_binaries() {
+    AICD=${1:-${AICD:-}}
+    AICCTL=${2:-${AICCTL:-}}
+    [ -n "$AICD" ] && [ -x "$AICD" ] && [ -n "$AICCTL" ] && [ -x "$AICCTL" ] || {
+        echo "usage: $0 AICD AICCTL (paths of the built binaries)" >&2
+        exit 2
+    }
+    AICD=$(cd "$(dirname "$AICD")" && pwd)/$(basename "$AICD")
+    AICCTL=$(cd "$(dirname "$AICCTL")" && pwd)/$(basename "$AICCTL")
+}
+
 # ---------------------------------------------------------------- messages
 
 it_log() {

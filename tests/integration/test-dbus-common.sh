@@ -9,14 +9,7 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-AICD=${1:-${AICD:-}}
-AICCTL=${2:-${AICCTL:-}}
-[ -n "$AICD" ] && [ -x "$AICD" ] && [ -n "$AICCTL" ] && [ -x "$AICCTL" ] || {
-    echo "usage: $0 AICD AICCTL (paths of the built binaries)" >&2
-    exit 2
-}
-AICD=$(cd "$(dirname "$AICD")" && pwd)/$(basename "$AICD")
-AICCTL=$(cd "$(dirname "$AICCTL")" && pwd)/$(basename "$AICCTL")
+it_take_binaries "$@"
 DT_ROOT=$(cd "$IT_LIB_DIR/../.." && pwd)
 DT_MODEL=$DT_ROOT/tests/data/tiny.aicm
 DT_XML=$DT_ROOT/dbus/org.aicd.Aicd1.xml
