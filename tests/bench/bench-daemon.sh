@@ -2,7 +2,7 @@
 # Daemon benchmark on a private headless PipeWire graph: aicd's CPU use while
 # the Clean Mic is recorded (quantum 256 and 1024), while idle, its RSS, and
 # the added latency (reported and measured). Prints a Markdown table.
-#   bench-daemon.sh AICD AICCTL [SECONDS]
+#   bench-daemon.sh AICD AICCTL [SECONDS]     (model: $AICD_TEST_MODEL or the shipped one)
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/daemon-common.sh"
 SECS=${3:-20}

@@ -8,9 +8,9 @@
 
 it_take_binaries "$@"
 DM_ROOT=$(cd "$IT_LIB_DIR/../.." && pwd)
-# The shipped model when there is one (quality tests need a real model);
-# the tiny test model otherwise.
-DM_MODEL=$DM_ROOT/engine/models/aicd-dn48-v1.aicm
+# $AICD_TEST_MODEL, else the shipped model when there is one (quality tests
+# need a real model), else the tiny test model.
+DM_MODEL=${AICD_TEST_MODEL:-$DM_ROOT/engine/models/aicd-dn48-v1.aicm}
 [ -r "$DM_MODEL" ] || DM_MODEL=$DM_ROOT/tests/data/tiny.aicm
 DM_RATE=48000
 AICD_PID=
