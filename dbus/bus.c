@@ -211,7 +211,9 @@ static int read_secret_arg(sd_bus_message *msg, const char **ret, sd_bus_error *
         return 0;
 }
 
-static int method_set_license(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+/* A method that hands one secret string to the manager. */
+static int secret_method(sd_bus_message *msg, Manager *m, sd_bus_error *error,
+                         enum aic_error (*apply)(Manager *m, const char *secret)) {
         const char *s = NULL;
         enum aic_error e;
         int r;
@@ -219,24 +221,18 @@ static int method_set_license(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = read_secret_arg(msg, &s, error);
         if (r < 0)
                 return r;
-        e = manager_set_credential(userdata, s);
+        e = apply(m, s);
         if (e != AIC_ERROR_SUCCESS)
                 return bus_error_from_aic(error, e);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
-static int method_update_bearer_token(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        const char *s = NULL;
-        enum aic_error e;
-        int r;
+static int method_set_license(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return secret_method(msg, userdata, error, manager_set_credential);
+}
 
-        r = read_secret_arg(msg, &s, error);
-        if (r < 0)
-                return r;
-        e = manager_update_bearer_token(userdata, s);
-        if (e != AIC_ERROR_SUCCESS)
-                return bus_error_from_aic(error, e);
-        return sd_bus_reply_method_return(msg, NULL);
+static int method_update_bearer_token(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return secret_method(msg, userdata, error, manager_update_bearer_token);
 }
 
 static int method_clear_credential(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
