@@ -145,6 +145,22 @@ static void set_raw(cJSON *obj, const char *key, const char *raw) {
         assert_non_null(cJSON_AddRawToObject(obj, key, raw));
 }
 
+/* The tiny model with one top-level key, or one key of layer `i`, set to a raw
+ * JSON value: loading it must give `want`. */
+static void expect_root_raw(const char *key, const char *raw, enum aic_error want) {
+        cJSON *root = tiny_meta();
+
+        set_raw(root, key, raw);
+        assert_int_equal(load_meta(root), want);
+}
+
+static void expect_layer_raw(int i, const char *key, const char *raw, enum aic_error want) {
+        cJSON *root = tiny_meta();
+
+        set_raw(layer(root, i), key, raw);
+        assert_int_equal(load_meta(root), want);
+}
+
 static int setup(void **state) {
         (void) state;
         tiny = test_read_file(TINY_MODEL, &tiny_len);
@@ -451,12 +467,8 @@ static void test_missing_fields(void **state) {
         assert_int_equal(load_meta(root), AIC_ERROR_SUCCESS);
 
         /* gain_floor: any value in [0, 1). */
-        root = tiny_meta();
-        set_raw(root, "gain_floor", "0");
-        assert_int_equal(load_meta(root), AIC_ERROR_SUCCESS);
-        root = tiny_meta();
-        set_raw(root, "gain_floor", "0.999");
-        assert_int_equal(load_meta(root), AIC_ERROR_SUCCESS);
+        expect_root_raw("gain_floor", "0", AIC_ERROR_SUCCESS);
+        expect_root_raw("gain_floor", "0.999", AIC_ERROR_SUCCESS);
 }
 
 static void test_wrong_types(void **state) {
@@ -497,24 +509,12 @@ static void test_wrong_types(void **state) {
                 set_raw(root, cases[i].key, cases[i].raw);
                 assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
         }
-        root = tiny_meta();
-        set_raw(layer(root, 0), "type", "\"conv\"");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 0), "activation", "\"gelu\"");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 0), "weight", "42");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 0), "inputs", "[]");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 0), "inputs", "-1");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 0), "inputs", "[\"-1\"]");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(0, "type", "\"conv\"", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(0, "activation", "\"gelu\"", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(0, "weight", "42", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(0, "inputs", "[]", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(0, "inputs", "-1", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(0, "inputs", "[\"-1\"]", AIC_ERROR_MODEL_INVALID);
         root = tiny_meta();
         cJSON_ReplaceItemInArray(cJSON_GetObjectItem(root, "layers"), 0, cJSON_CreateString("dense"));
         assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
@@ -591,19 +591,11 @@ static void test_layer_sizes(void **state) {
         set_number(layer(root, 0), "in", 17);
         set_raw(tensor(root, "l0.weight"), "shape", "[24,17]");
         assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 2), "inputs", "[1]");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 2), "inputs", "[1,-1]");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 1), "inputs", "[-1]");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(2, "inputs", "[1]", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(2, "inputs", "[1,-1]", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(1, "inputs", "[-1]", AIC_ERROR_MODEL_INVALID);
         /* Same total width, other layers: [0, 1] is as wide as [1, 0]. */
-        root = tiny_meta();
-        set_raw(layer(root, 2), "inputs", "[0,1]");
-        assert_int_equal(load_meta(root), AIC_ERROR_SUCCESS);
+        expect_layer_raw(2, "inputs", "[0,1]", AIC_ERROR_SUCCESS);
 }
 
 static void test_forward_references(void **state) {
@@ -731,9 +723,7 @@ static void test_outputs(void **state) {
                 expect_load(root, AIC_ERROR_MODEL_INVALID, cases[i]);
         }
         /* No VAD output at all is allowed. */
-        root = tiny_meta();
-        set_raw(root, "outputs", "{\"gains\":0,\"vad\":-1}");
-        assert_int_equal(load_meta(root), AIC_ERROR_SUCCESS);
+        expect_root_raw("outputs", "{\"gains\":0,\"vad\":-1}", AIC_ERROR_SUCCESS);
 }
 
 static void test_huge_numbers(void **state) {
@@ -759,15 +749,9 @@ static void test_huge_numbers(void **state) {
                         snprintf(what, sizeof(what), "%s = %s", keys[k], values[v]);
                         expect_load(root, want, what);
                 }
-        root = tiny_meta();
-        set_raw(layer(root, 0), "in", "1e400");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 0), "out", "-1e400");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
-        root = tiny_meta();
-        set_raw(layer(root, 1), "hidden", "1e20");
-        assert_int_equal(load_meta(root), AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(0, "in", "1e400", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(0, "out", "-1e400", AIC_ERROR_MODEL_INVALID);
+        expect_layer_raw(1, "hidden", "1e20", AIC_ERROR_MODEL_INVALID);
 }
 
 static void test_non_object_json(void **state) {
