@@ -5,6 +5,7 @@
  * D-Bus error into the one line a user reads.
  */
 #define _GNU_SOURCE
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -54,6 +55,16 @@ int aicctl_parse_json_option(int argc, char **argv, const char *usage, int *ret_
                 return aicctl_usage_error(argv[0], "unexpected argument (usage: %s)", usage);
         *ret_json = json;
         return -1;
+}
+
+int aicctl_print_json(const cJSON *o) {
+        char *text = cJSON_PrintUnformatted(o);
+
+        if (!text)
+                return -ENOMEM;
+        printf("%s\n", text);
+        cJSON_free(text);
+        return 0;
 }
 
 int aicctl_finish_output(void) {

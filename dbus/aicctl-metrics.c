@@ -68,17 +68,8 @@ int aicctl_metrics(int argc, char **argv) {
                         fprintf(stderr, "aicctl: cannot read the metrics: %s\n",
                                 r == -ENOMEM ? "out of memory" : "unexpected reply");
         }
-        if (r >= 0 && json) {
-                char *text = cJSON_PrintUnformatted(json);
-
-                if (text) {
-                        printf("%s\n", text);
-                        cJSON_free(text);
-                } else {
-                        fprintf(stderr, "aicctl: out of memory\n");
-                        r = -ENOMEM;
-                }
-        }
+        if (r >= 0 && json && (r = aicctl_print_json(json)) < 0)
+                fprintf(stderr, "aicctl: out of memory\n");
         cJSON_Delete(json);
         sd_bus_message_unref(reply);
         sd_bus_message_unref(m);

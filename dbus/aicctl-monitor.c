@@ -194,7 +194,7 @@ static int print_json(const Monitor *mon) {
         const Props *p = &mon->props;
         const Metrics *m = &mon->metrics;
         cJSON *o = cJSON_CreateObject();
-        char *text = NULL;
+        int r = -ENOMEM;
 
         if (o && cJSON_AddStringToObject(o, "state", p->state) && cJSON_AddStringToObject(o, "input_node", p->input_node) &&
             add_number(o, "input_level_db", m->input_db) && add_number(o, "output_level_db", m->output_db) &&
@@ -204,13 +204,9 @@ static int print_json(const Monitor *mon) {
             cJSON_AddNumberToObject(o, "xruns", (double) m->xruns) &&
             cJSON_AddStringToObject(o, "credential_kind", p->credential_kind) &&
             cJSON_AddNumberToObject(o, "credential_expires_at", (double) p->credential_expires_at))
-                text = cJSON_PrintUnformatted(o);
+                r = aicctl_print_json(o);
         cJSON_Delete(o);
-        if (!text)
-                return -ENOMEM;
-        printf("%s\n", text);
-        cJSON_free(text);
-        return 0;
+        return r;
 }
 
 /* --- the live view --- */

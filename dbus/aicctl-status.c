@@ -58,7 +58,7 @@ static int status_parse(sd_bus_message *reply, Status *ret) {
 
 static int status_print_json(const Status *s) {
         cJSON *o = cJSON_CreateObject();
-        char *text;
+        int r;
 
         if (!o)
                 return -ENOMEM;
@@ -89,13 +89,9 @@ static int status_print_json(const Status *s) {
                         return -ENOMEM;
                 }
         }
-        text = cJSON_PrintUnformatted(o);
+        r = aicctl_print_json(o);
         cJSON_Delete(o);
-        if (!text)
-                return -ENOMEM;
-        printf("%s\n", text);
-        cJSON_free(text);
-        return 0;
+        return r;
 }
 
 static void status_print_human(const Status *s) {

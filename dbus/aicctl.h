@@ -62,6 +62,10 @@ typedef struct AicctlField {
 /* Reads the entries named in `fields` into `base`; others are skipped. */
 int aicctl_bus_read_fields(sd_bus_message *reply, const AicctlField *fields, size_t n_fields, void *base);
 
+/* Prints a JSON object on one line of stdout; -ENOMEM when it cannot. */
+struct cJSON;
+int aicctl_print_json(const struct cJSON *o);
+
 /* Prints "aicctl COMMAND: MESSAGE" and returns AICCTL_EXIT_USAGE. */
 int aicctl_usage_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));
 /* Parses the options shared by read-only commands: --json and --help.

@@ -156,7 +156,7 @@ float dsp_process(Dsp *d, const float *const *in, float *const *out, float level
         unsigned n = d->n, hop = d->hop, nb = m->n_bands;
         float *feat = nn_input(d->nn);
         const float *y;
-        float vad = 0.0f, inv_ch = 1.0f / (float) d->n_channels, scale = 1.0f / (float) n;
+        float vad = 0.0f, inv_ch = 1.0f / (float) d->n_channels, scale = 1.0f / (float) n, floor_gain;
 
         /* Digital silence in the whole analysis window: nothing to enhance,
          * and the network starts afresh when sound begins, as it does at the
@@ -220,15 +220,17 @@ float dsp_process(Dsp *d, const float *const *in, float *const *out, float level
                         d->gains[j] *= y[m->out_fine_gains + (int) j];
         if (m->out_vad >= 0)
                 vad = y[m->out_vad];
-        if (m->gain_floor > 0.0f)
-                for (unsigned j = 0; j < d->n_bins; j++)
-                        d->gains[j] = m->gain_floor + (1.0f - m->gain_floor) * d->gains[j];
+        /* Gain floor (0 without one) and level, in one pass. */
+        floor_gain = m->gain_floor;
         if (level >= 1.0f)
                 for (unsigned j = 0; j < d->n_bins; j++)
-                        d->gains[j] = MAX(d->gains[j], 1e-5f);
+                        d->gains[j] = MAX(floor_gain + (1.0f - floor_gain) * d->gains[j], 1e-5f);
+        else if (level <= 0.0f)
+                for (unsigned j = 0; j < d->n_bins; j++)
+                        d->gains[j] = 1.0f;
         else
                 for (unsigned j = 0; j < d->n_bins; j++)
-                        d->gains[j] = level <= 0.0f ? 1.0f : powf(MAX(d->gains[j], 1e-5f), level);
+                        d->gains[j] = powf(MAX(floor_gain + (1.0f - floor_gain) * d->gains[j], 1e-5f), level);
 
 synthesis:
         /* Synthesis. */

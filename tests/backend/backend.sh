@@ -69,10 +69,12 @@ bk_wait_stat() {
     _it_until "${3:-$IT_TIMEOUT}" "backend counter $1 >= $2 (now $(bk_stat "$1" 2>/dev/null))" _bk_stat_ge "$1" "$2"
 }
 
-# bk_license USER: writes a license key file (mode 600) and prints its path.
+# bk_license USER: writes a license key file (mode 600), adds the key and its
+# api_key to the secrets that must never leak (bk_secrets), prints its path.
 bk_license() {
     local f=$PW_ENV_DIR/license-$1.key
     (umask 077 && "$IT_PYTHON" "$BK_SERVER" license "$BK_DIR" "$1" >"$f") || it_fail "could not issue a license"
+    bk_secrets "$1"
     printf '%s\n' "$f"
 }
 

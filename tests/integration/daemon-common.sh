@@ -10,8 +10,13 @@ it_take_binaries "$@"
 DM_ROOT=$(cd "$IT_LIB_DIR/../.." && pwd)
 # $AICD_TEST_MODEL, else the shipped model when there is one (quality tests
 # need a real model), else the tiny test model.
-DM_MODEL=${AICD_TEST_MODEL:-$DM_ROOT/engine/models/aicd-dn48-v1.aicm}
-[ -r "$DM_MODEL" ] || DM_MODEL=$DM_ROOT/tests/data/tiny.aicm
+if [ -n "${AICD_TEST_MODEL:-}" ]; then
+    DM_MODEL=$AICD_TEST_MODEL
+    [ -r "$DM_MODEL" ] || { echo "AICD_TEST_MODEL: cannot read $DM_MODEL" >&2; exit 2; }
+else
+    DM_MODEL=$DM_ROOT/engine/models/aicd-dn48-v1.aicm
+    [ -r "$DM_MODEL" ] || DM_MODEL=$DM_ROOT/tests/data/tiny.aicm
+fi
 DM_RATE=48000
 AICD_PID=
 

@@ -16,7 +16,6 @@ bk_init
 bk_start
 bk_ctl '{"token_ttl": 12}'
 key=$(bk_license user_e)
-bk_secrets user_e
 make_test_wav "$PW_ENV_DIR/in.wav" 3 || it_fail "sox could not make the test signal"
 lic_config mint "key_file = $key" "token_url = $BK_URL/v1/sdk/tokens"
 monitor_start

@@ -16,7 +16,6 @@ dt_setup --mic fake_mic
 bk_init
 bk_start
 key=$(bk_license user_a)
-bk_secrets user_a
 make_test_wav "$PW_ENV_DIR/in.wav" 3 || it_fail "sox could not make the test signal"
 lic_config license "key_file = $key" "backend_url = $BK_URL/" "" "[telemetry]" "otlp_endpoint = $BK_URL"
 monitor_start

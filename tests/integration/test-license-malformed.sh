@@ -16,7 +16,6 @@ bk_init
 bk_start
 bk_ctl '{"token_ttl": 120, "auth_ttl": 6}'
 key=$(bk_license user_w)
-bk_secrets user_w
 lic_config mint "key_file = $key" "token_url = $BK_URL/v1/sdk/tokens" "backend_url = $BK_URL"
 monitor_start
 aicd_start

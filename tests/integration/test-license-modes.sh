@@ -57,7 +57,6 @@ assert_eq "$(grep -c 'Credential set (jwt)' "$PW_ENV_DIR/log/aicd.log")" 2 "proc
 # aicctl token mint: the organisation's backend mints from the license
 # (never on the desktop) and pushes the result.
 lic=$(bk_license user_q)
-bk_secrets user_q
 minted=$(AIC_SDK_LICENSE=$(cat "$lic") "$AICCTL" token mint --endpoint "$BK_URL/v1/sdk/tokens" \
     --ca-file "$BK_DIR/ca.pem") || it_fail "aicctl token mint failed"
 printf '%s\n' "$minted" >>"$DT_CREDS/secrets.txt"
@@ -89,7 +88,6 @@ case $err in *"refused"*) ;; *) it_fail "unclear error for a revoked key: $err" 
 # A license set over D-Bus is not replaced by a token.
 out=$(gio call SetLicense --file "$(bk_license user_p)")
 assert_eq "$out" "OK ()" "SetLicense in push mode"
-bk_secrets user_p
 wait_state enhancing || it_fail "a license set over D-Bus does not enhance"
 assert_eq "$(prop CredentialKind)" license "CredentialKind after SetLicense"
 out=$(gio call UpdateBearerToken --file "$PW_ENV_DIR/long.jwt")

@@ -19,7 +19,6 @@ bk_init
 bk_start
 bk_ctl '{"auth_ttl": 6}'
 key=$(bk_license user_r)
-bk_secrets user_r
 make_test_wav "$PW_ENV_DIR/in.wav" 3 || it_fail "sox could not make the test signal"
 lic_config license "key_file = $key" "backend_url = $BK_URL"
 monitor_start

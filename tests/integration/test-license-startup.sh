@@ -13,7 +13,6 @@ command -v sox >/dev/null || it_skip "sox is not installed"
 dt_setup --mic fake_mic
 bk_init
 key=$(bk_license user_s)
-bk_secrets user_s
 make_test_wav "$PW_ENV_DIR/in.wav" 3 || it_fail "sox could not make the test signal"
 
 # Mint mode, nobody listening on the token endpoint's port.
