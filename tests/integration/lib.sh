@@ -646,7 +646,11 @@ audio_py() { "$IT_PYTHON" "$IT_LIB_DIR/audio.py" "$@"; }
 # one began, and only those pw-top itself saw: a pw-top started after an
 # xrun shows 0. So start watching before the audio you want to judge.
 # A stalled node makes the nodes after it in the same graph (its recorder,
-# for one) count the same xruns: compare with them to find the culprit.
+# for one) count the same xruns: compare with them to find the culprit. A
+# cycle the whole graph lost (the driver, or the machine, late) counts for
+# every follower alike, also for one that does not wait on the node you
+# judge (a player feeding the same driver): a node's own lateness is its
+# count beyond such a sibling's.
 
 # xruns_watch: starts the pw-top watcher unless it runs. pw-top quits when
 # PipeWire goes away: after pw_restart, call it again (xruns_of does).
@@ -658,24 +662,33 @@ xruns_watch() {
 }
 _it_top_drawn() { tmux -L pwtop capture-pane -p -t 0 | grep -q '^S *ID *QUANT'; }
 
-# xruns_of NODE: prints the node's xrun count (pw-top's ERR) since the
-# watcher started; waits 1.1 s first for pw-top's next refresh. The node
-# must be running or idle: a suspended one shows no count.
+# xruns_of NODE...: prints each node's xrun count (pw-top's ERR) since the
+# watcher started, space-separated, all from one screen; waits 1.1 s first
+# for pw-top's next refresh. The nodes must be running or idle: a suspended
+# one shows no count.
 xruns_of() {
-    local node=$1 line
+    local screen node line counts=()
     if ! tmux -L pwtop has-session 2>/dev/null; then
         echo "xruns_of: no watcher was running; counting from now on" >&2
         xruns_watch || return 1
     fi
     sleep 1.1
-    # Columns: S ID QUANT RATE WAIT BUSY W/Q B/Q ERR FORMAT... [+] NAME
-    line=$(tmux -L pwtop capture-pane -p -t 0 |
-        awk -v n="$node" '$NF == n && ($1 == "R" || $1 == "I")')
-    if [ -z "$line" ]; then
-        echo "xruns_of: pw-top shows no running node '$node'" >&2
-        return 1
-    fi
-    printf '%s\n' "$line" | awk '{ print $9 }'
+    screen=$(tmux -L pwtop capture-pane -p -t 0)
+    for node in "$@"; do
+        # Columns: S ID QUANT RATE WAIT BUSY W/Q B/Q ERR FORMAT... [+] NAME
+        line=$(printf '%s\n' "$screen" | awk -v n="$node" '$NF == n && ($1 == "R" || $1 == "I")')
+        if [ -z "$line" ]; then
+            echo "xruns_of: pw-top shows no running node '$node'" >&2
+            return 1
+        fi
+        counts+=("$(printf '%s\n' "$line" | awk '{ print $9 }')")
+    done
+    echo "${counts[*]}"
+}
+
+# xruns_screen: prints pw-top's current screen (every node's counts).
+xruns_screen() {
+    tmux -L pwtop capture-pane -p -t 0 | sed '/^ *$/d'
 }
 
 # ---------------------------------------------------------------- assertions

@@ -3,6 +3,17 @@
 # in PipeWire's (pw-top's ERR column for the Clean Mic), and aicd's memory
 # and file descriptors flat over the run.
 #
+# aicd's own counter (a buffer it could not get or fill) must stay 0 over the
+# whole run. PipeWire's ERR also counts cycles the whole graph lost (its
+# driver, or the machine, late), for every node alike: the player feeding
+# the fake mic, which does not wait on aicd, counts those too, so aicd is
+# judged by its count beyond the player's. A thread not given its CPU in
+# time (on a shared virtual machine a stolen vCPU for a few ms misses a
+# 5.3 ms period) can still make aicd alone late once: such a window is
+# logged with every node's counts and the next one is judged, up to
+# AICD_XRUN_WINDOWS (default 3). A daemon too slow for the period fails
+# every window.
+#
 # The same test is the daemon soak: AICD_XRUN_SECONDS=3600 runs an hour and
 # prints a line every AICD_SOAK_EVERY seconds (default 300) with the time,
 # frames, xruns, RSS and file descriptors (BENCHMARKS.md has such a run).
@@ -18,9 +29,11 @@ D=$PW_ENV_DIR
 # One long file, so the player is linked once: linking a new stream can
 # itself cost the graph a cycle, which is not what this test is about.
 one_s=$(soxi -V1 -D "$D/one.wav")
-reps=$(awk -v t="$SECONDS_TO_RUN" -v o="$one_s" 'BEGIN { print int((t + 10) / o) + 1 }')
-sox -V1 "$D/one.wav" "$D/noisy.wav" repeat $((reps - 1))
 EVERY=${AICD_SOAK_EVERY:-300}
+WINDOWS=${AICD_XRUN_WINDOWS:-3}
+[ "$SECONDS_TO_RUN" -le "$EVERY" ] || WINDOWS=1
+reps=$(awk -v t="$((SECONDS_TO_RUN * WINDOWS))" -v o="$one_s" 'BEGIN { print int((t + 10) / o) + 1 }')
+sox -V1 "$D/one.wav" "$D/noisy.wav" repeat $((reps - 1))
 
 xruns_watch || it_skip "cannot watch xruns (tmux/pw-top)"
 record_start aicd_clean_mic "$D/rec.wav" || it_fail "cannot record the Clean Mic"
@@ -29,7 +42,17 @@ sleep 2
 rss0=$(dm_rss_kb "$AICD_PID")
 fds0=$(dm_fds "$AICD_PID")
 x0=$(dm_metric processor.xruns)
-err0=$(xruns_of aicd_clean_mic) || err0=
+# own_late: cycles in which PipeWire found the Clean Mic late and the
+# player on time, since the counts in a0/f0 (sets a1, f1, OWN).
+own_late() {
+    local c
+    c=$(xruns_of aicd_clean_mic "$PLAY_NODE") || it_fail "no xrun counts from pw-top"
+    read -r a1 f1 <<<"$c"
+    OWN=$(((a1 - a0) - (f1 - f0)))
+}
+c=$(xruns_of aicd_clean_mic "$PLAY_NODE") || it_fail "no xrun counts from pw-top"
+read -r a0 f0 <<<"$c"
+a_start=$a0 f_start=$f0
 if [ "$SECONDS_TO_RUN" -gt "$EVERY" ]; then
     it_log "soak: seconds frames xruns rss_kb fds"
     t=0
@@ -40,30 +63,32 @@ if [ "$SECONDS_TO_RUN" -gt "$EVERY" ]; then
         kill -0 "$AICD_PID" 2>/dev/null || it_fail "aicd exited during the soak"
         it_log "soak: $t $(dm_metric processor.frames) $(dm_metric processor.xruns) $(dm_rss_kb "$AICD_PID") $(dm_fds "$AICD_PID")"
     done
+    own_late
 else
-    sleep "$SECONDS_TO_RUN"
+    w=1
+    while :; do
+        sleep "$SECONDS_TO_RUN"
+        own_late
+        if [ "$a1" != "$a0" ]; then
+            it_log "window $w of $WINDOWS: ERR of aicd_clean_mic $a0 -> $a1, of the player $f0 -> $f1 ($OWN late cycles of aicd's own); pw-top:"
+            xruns_screen >&2
+        fi
+        [ "$OWN" -gt 0 ] && [ "$w" -lt "$WINDOWS" ] || break
+        w=$((w + 1))
+        a0=$a1 f0=$f1
+    done
 fi
 x1=$(dm_metric processor.xruns)
-err1=$(xruns_of aicd_clean_mic) || err1=
-play_wait "$PLAY_PID" $((reps * ${one_s%.*} + 120))
+kill -0 "$PLAY_PID" 2>/dev/null || it_fail "the player ended before the last window did"
+it_stop "$PLAY_PID"
 rss1=$(dm_rss_kb "$AICD_PID")
 fds1=$(dm_fds "$AICD_PID")
 record_stop
 frames=$(dm_metric processor.frames)
-it_log "frames $frames, aicd xruns $x0 -> $x1, pw-top ERR ${err0:-?} -> ${err1:-?}, RSS $rss0 -> $rss1 kB, fds $fds0 -> $fds1"
+it_log "frames $frames, aicd xruns $x0 -> $x1, pw-top ERR of aicd_clean_mic $a_start -> $a1 and of the player $f_start -> $f1, RSS $rss0 -> $rss1 kB, fds $fds0 -> $fds1"
 assert_num "$frames" ">=" $((SECONDS_TO_RUN * 48000 * 9 / 10)) "frames processed in ${SECONDS_TO_RUN}s"
-assert_num "$x1" "==" "$x0" "aicd's xrun count over ${SECONDS_TO_RUN}s at quantum 256"
-# PipeWire's own count also sees cycles the whole graph lost because the
-# machine had no CPU to give (other jobs on a 2-core box); judge it only
-# when the machine was not overloaded during the run.
-load=$(awk '{ print $1 }' /proc/loadavg)
-if [ -n "$err0" ] && [ -n "$err1" ]; then
-    if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l <= n) }'; then
-        assert_num "$err1" "==" "$err0" "PipeWire's ERR count for aicd_clean_mic"
-    else
-        it_log "WARNING: load average $load above $(nproc) cores; PipeWire's ERR count ($err0 -> $err1) not judged"
-    fi
-fi
+assert_num "$x1" "==" "$x0" "aicd's xrun count over the whole run at quantum 256"
+assert_num "$OWN" "<=" 0 "cycles PipeWire found the Clean Mic late and the player on time (last window)"
 assert_num "$((rss1 - rss0))" "<=" 2048 "RSS growth in kB"
 assert_num "$fds1" "==" "$fds0" "open file descriptors"
 exit 0
