@@ -13,7 +13,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 /usr/bin/aicd --version | grep -q '^aicd ' || fail "aicd --version"
 /usr/bin/aicctl --version | grep -q '^aicctl ' || fail "aicctl --version"
-/usr/bin/aicctl models list | grep -q '^aicd-dn48-v1 .* yes ' || fail "bundled model not listed as installed"
+for id in $(cd engine/models && ls -- *.aicm | sed 's/[.]aicm$//'); do
+        /usr/bin/aicctl models list | grep -q "^$id .* yes " || fail "bundled model $id not listed as installed"
+done
 sox -n -r 44100 -c 2 -b 16 "$out/in.wav" synth 2 pinknoise gain -20
 ( cd / && env -i PATH=/usr/bin:/bin HOME="$out" /usr/bin/aicctl enhance "$out/in.wav" "$out/out.wav" ) ||
         fail "installed aicctl enhance with the bundled model"

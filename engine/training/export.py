@@ -4,7 +4,10 @@
 The exported file is read back and run through the numpy reference, which must match the
 training model's own forward pass; with --test the held-out test split is scored too.
 
-    export.py CHECKPOINT OUT.aicm [--test] [--no-card] [--id aicd-dn48-v1]
+    export.py CHECKPOINT OUT.aicm [--test] [--no-card] [--id ID]
+
+The model's id is the output's file name without .aicm unless --id says otherwise; its card is
+engine/models/MODEL_CARD-ID.md.
 """
 
 import argparse
@@ -24,13 +27,8 @@ import data  # noqa: E402
 import selfcheck  # noqa: E402
 from model import BandGRU, count_params, macs_per_frame  # noqa: E402
 
-CARD = os.path.join(HERE, "..", "models", "MODEL_CARD.md")
-
-
 def card_path(model_id):
-    """The shipped default model's card is MODEL_CARD.md; any other model gets its own."""
-    if model_id == "aicd-dn48-v1":
-        return CARD
+    """Every model has its own card beside the shipped models."""
     return os.path.join(HERE, "..", "models", f"MODEL_CARD-{model_id}.md")
 
 LICENCES = """| set | package(s) | licence | use |
@@ -85,7 +83,7 @@ def test_metrics(net, seconds=4.0, count=240):
     return r
 
 
-def write_card(path_model, digest, net, ck, test, cmdline, notes=(), model_id="aicd-dn48-v1"):
+def write_card(path_model, digest, net, ck, test, cmdline, notes, model_id):
     meta_cfg = net.cfg
     sr = meta_cfg["sample_rate"]
     hop_ms, win_ms = 1000 * net.hop / sr, 1000 * net.N / sr
@@ -163,7 +161,6 @@ def write_card(path_model, digest, net, ck, test, cmdline, notes=(), model_id="a
         + (f" --config '{ck['args']['config']}'" if (ck.get("args") or {}).get("config") else ""),
         "/usr/bin/python3 engine/training/export.py ${AICD_TRAIN_DIR:-~/.cache/aicd/train}/"
         f"{(ck.get('args') or {}).get('run', 'dn48')}/best.pt engine/models/{model_id}.aicm --test"
-        + ("" if model_id == "aicd-dn48-v1" else f" --id {model_id}")
         + (f" --gain-floor {meta_cfg['gain_floor']:g}" if meta_cfg.get("gain_floor", 0) > 0 else ""),
         "```",
         "",
@@ -176,13 +173,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
     ap.add_argument("output")
-    ap.add_argument("--id", default="aicd-dn48-v1")
+    ap.add_argument("--id", help="model id (default: the output's file name without .aicm)")
     ap.add_argument("--test", action="store_true", help="score the test split for the card")
     ap.add_argument("--no-card", action="store_true")
     ap.add_argument("--note", action="append", default=[], help="a line for the card's data section")
     ap.add_argument("--gain-floor", type=float, default=0.0,
                     help="smallest gain the engine applies (0.06 = at most 24 dB of attenuation)")
     a = ap.parse_args()
+    if not a.id:
+        a.id = os.path.basename(a.output)[:-5] if a.output.endswith(".aicm") else None
+    if not a.id:
+        ap.error("--id is needed when the output's name does not end in .aicm")
     if not 0.0 <= a.gain_floor < 1.0:
         ap.error("--gain-floor must be in [0, 1)")
     net, ck = load(a.checkpoint)

@@ -115,7 +115,7 @@ class BandGRU(nn.Module):
         return y, vad, g, X
 
     # -- export --------------------------------------------------------------------
-    def to_aicm(self, model_id="aicd-dn48-v1", description=""):
+    def to_aicm(self, model_id, description=""):
         """(meta, tensors) for aicmodel.write()."""
         c = self.cfg
         t = {}

@@ -14,7 +14,7 @@ if [ -n "${AICD_TEST_MODEL:-}" ]; then
     DM_MODEL=$AICD_TEST_MODEL
     [ -r "$DM_MODEL" ] || { echo "AICD_TEST_MODEL: cannot read $DM_MODEL" >&2; exit 2; }
 else
-    DM_MODEL=$DM_ROOT/engine/models/aicd-dn48-v1.aicm
+    DM_MODEL=$DM_ROOT/engine/models/$(cat "$DM_ROOT/engine/models/DEFAULT").aicm
     [ -r "$DM_MODEL" ] || DM_MODEL=$DM_ROOT/tests/data/tiny.aicm
 fi
 DM_RATE=48000

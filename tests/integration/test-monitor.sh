@@ -16,7 +16,7 @@ pw_env_start --mic fake_mic
 dm_start
 D=$PW_ENV_DIR
 REAL_MODEL=0
-[ "$(basename "$DM_MODEL")" = aicd-dn48-v1.aicm ] && REAL_MODEL=1
+[ "$(basename "$DM_MODEL")" = "$(cat "$DM_ROOT/engine/models/DEFAULT").aicm" ] && REAL_MODEL=1
 
 # sample N FILE: N snapshots 0.2 s apart, one JSON object per line.
 sample() {

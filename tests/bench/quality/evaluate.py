@@ -32,7 +32,8 @@ import testset  # noqa: E402
 
 SR = testset.SR
 LEAD = int(testset.LEAD * SR)
-DEFAULT_MODEL = os.path.join(ROOT, "engine", "models", "aicd-dn48-v1.aicm")
+with open(os.path.join(ROOT, "engine", "models", "DEFAULT")) as _f:
+    DEFAULT_MODEL = os.path.join(ROOT, "engine", "models", _f.readline().strip() + ".aicm")
 SPLIT = os.path.join(ROOT, "engine", "training", "splits", "test.txt")
 # (key, name in tables, latency in samples at 48 kHz that the driver trims). The latencies
 # were measured with estimate_lag on speech; the scorer re-estimates any residual lag.
@@ -165,7 +166,7 @@ def model_info(path, snapshot):
     """The model as run: its path, the snapshot's hash, and the card's line if it describes it."""
     h = hashlib.sha256(open(snapshot, "rb").read()).hexdigest()
     line = f"`{os.path.relpath(path, ROOT) if path.startswith(ROOT) else path}` (SHA-256 {h[:16]}…)"
-    card = os.path.join(os.path.dirname(path), "MODEL_CARD.md")
+    card = os.path.join(os.path.dirname(path), f"MODEL_CARD-{os.path.basename(path)[:-5]}.md")
     if os.path.exists(card):
         text = open(card).read()
         m = re.search(r"exported (.*)", text)
