@@ -772,17 +772,29 @@ static void disconnect(Audio *a) {
 
 /* The capture stream: passive, in the Clean Mic's group, following the
  * default microphone unless a target is pinned. */
+/* The block size aicd asks the graph for (node.latency): the fewest whole
+ * hops of the model that make at least 10 ms. Whole hops need no framing
+ * buffer, so the Clean Mic's delay is the model's alone; 10 ms or more keeps
+ * the graph's wake-ups (and everyone's CPU) near 100 per second. An app that
+ * asks for smaller blocks still gets them. */
+static size_t wanted_block(Audio *a) {
+        size_t hop = 480, ten_ms = a->rate / 100;
+
+        aic_model_get_optimal_num_frames(a->model, a->rate, &hop);
+        if (hop == 0)
+                return ten_ms;
+        return hop * SPA_MAX((size_t) 1, (ten_ms + hop - 1) / hop);
+}
+
 static int capture_create(Audio *a) {
         uint8_t buffer[1024];
         struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buffer, sizeof(buffer));
         const struct spa_pod *params[1];
         struct pw_properties *props;
         char latency[32];
-        size_t hop_frames = 480;
         int r;
 
-        aic_model_get_optimal_num_frames(a->model, a->rate, &hop_frames);
-        snprintf(latency, sizeof(latency), "%zu/%u", hop_frames, a->rate);
+        snprintf(latency, sizeof(latency), "%zu/%u", wanted_block(a), a->rate);
         props = pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Capture", PW_KEY_MEDIA_ROLE,
                                   "Communication", PW_KEY_NODE_NAME, "aicd_capture", PW_KEY_NODE_DESCRIPTION,
                                   "Clean Mic (aicd) input", PW_KEY_NODE_GROUP, "aicd", PW_KEY_NODE_LINK_GROUP, "aicd",
@@ -832,11 +844,9 @@ static int connect_streams(Audio *a) {
         const struct spa_pod *params[1];
         struct pw_properties *props;
         char latency[32], rate[16];
-        size_t hop_frames = 480;
         int r;
 
-        aic_model_get_optimal_num_frames(a->model, a->rate, &hop_frames);
-        snprintf(latency, sizeof(latency), "%zu/%u", hop_frames, a->rate);
+        snprintf(latency, sizeof(latency), "%zu/%u", wanted_block(a), a->rate);
         snprintf(rate, sizeof(rate), "1/%u", a->rate);
 
         r = capture_create(a);
