@@ -1,7 +1,8 @@
 #!/bin/bash
 # Daemon benchmark on a private headless PipeWire graph: aicd's CPU use while
-# the Clean Mic is recorded (quantum 256 and 1024), while idle, its RSS, and
-# the added latency (reported and measured). Prints a Markdown table.
+# the Clean Mic is recorded (quantum 256, 512 and 1024; $AICD_BENCH_QUANTA
+# overrides), while idle, its RSS, and the added latency (reported and
+# measured). Prints a Markdown table.
 #   bench-daemon.sh AICD AICCTL [SECONDS]     (model: $AICD_TEST_MODEL or the shipped one)
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/daemon-common.sh"
@@ -21,7 +22,7 @@ measure() {
 
 echo "| quantum | state | aicd CPU (% of one core) | RSS (MB) | LatencyUsec (ms) | measured delay (ms) |"
 echo "| ---: | --- | ---: | ---: | ---: | ---: |"
-for q in 256 1024; do
+for q in ${AICD_BENCH_QUANTA:-256 512 1024}; do
     (
         PW_ENV_QUANTUM=$q
         pw_env_start --mic fake_mic >/dev/null 2>&1
