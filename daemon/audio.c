@@ -770,8 +770,6 @@ static void disconnect(Audio *a) {
                 notify(a);
 }
 
-/* The capture stream: passive, in the Clean Mic's group, following the
- * default microphone unless a target is pinned. */
 /* The block size aicd asks the graph for (node.latency): the fewest whole
  * hops of the model that make at least 10 ms. Whole hops need no framing
  * buffer, so the Clean Mic's delay is the model's alone; 10 ms or more keeps
@@ -786,6 +784,8 @@ static size_t wanted_block(Audio *a) {
         return hop * SPA_MAX((size_t) 1, (ten_ms + hop - 1) / hop);
 }
 
+/* The capture stream: passive, in the Clean Mic's group, following the
+ * default microphone unless a target is pinned. */
 static int capture_create(Audio *a) {
         uint8_t buffer[1024];
         struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buffer, sizeof(buffer));
